@@ -1,0 +1,104 @@
+"""The `pr2` command line: one typer app, each command a thin function over a library call.
+
+Options accept both the paper's/benchmark's underscore spelling (`--dataset_save_directory`) and dashes.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+
+from pr2.errors import PR2Error
+
+app = typer.Typer(
+    help="pr2: personalized question answering with reasoning over the user's own history (PR², LaMP-QA).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _opt(default: Any, name: str, help: str, *extra: str) -> Any:
+    """An option spelled both `--name_with_underscores` and `--name-with-dashes`."""
+    names = [f"--{name}"]
+    if "_" in name:
+        names.append(f"--{name.replace('_', '-')}")
+    elif "-" in name:
+        names.append(f"--{name.replace('-', '_')}")
+    return typer.Option(default, *names, *extra, help=help)
+
+
+def one_line_errors(func: F) -> F:
+    """Print a PR2Error as one line on stderr and exit 2, without a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except PR2Error as err:
+            message = " ".join(str(err).split())
+            typer.echo(f"error: {message}", err=True)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.callback()
+def _setup(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages.")) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+@one_line_errors
+def download(
+    dataset_save_directory: Path = _opt(..., "dataset_save_directory", "Folder to write the dataset files into."),
+    cache_dir: str | None = _opt(None, "cache_dir", "Cache folder for the `datasets` library."),
+    subsets: str = _opt("ALL", "subsets", "ALL or a comma list of LaMP-QA categories."),
+    splits: str = _opt("train,validation,test", "splits", "Comma list of splits."),
+    source: str = _opt("alireza7/LaMP-QA", "source", "Hub dataset id, or a local folder laid out like it."),
+) -> None:
+    """Download LaMP-QA from the Hugging Face Hub as {category}_{split}.json plus one combined {split}.jsonl."""
+    from pr2.data.lamp_qa import download as run_download
+
+    for path in run_download(
+        dataset_save_directory, cache_dir=cache_dir, subsets=subsets, splits=splits, source=source
+    ):
+        typer.echo(f"wrote {path}")
+
+
+@app.command()
+@one_line_errors
+def validate(
+    files: list[Path] | None = typer.Argument(
+        None, help="Dataset files (.json or .jsonl); default: the bundled sample."
+    ),
+) -> None:
+    """Check dataset files and print, per category and split, questions, profile sizes and aspects."""
+    from pr2.data.io import load_questions
+    from pr2.data.sample import sample_files
+    from pr2.data.summary import format_summary, summarize
+
+    if not files:
+        typer.echo("validating the bundled SYNTHETIC sample")
+        files = sample_files()
+    questions = []
+    for path in files:
+        loaded = load_questions(path)
+        typer.echo(f"{path}: {len(loaded)} questions, valid")
+        questions.extend(loaded)
+    typer.echo(format_summary(summarize(questions)))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

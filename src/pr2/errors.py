@@ -1,0 +1,9 @@
+"""The one exception type for errors a user can cause (bad file, unknown model, unreachable server).
+
+The CLI prints its message on one line and exits non-zero without a traceback, so the message must say
+what was wrong and where: the file, the record and the field.
+"""
+
+
+class PR2Error(Exception):
+    """An error the user can fix: the message names the file, record and field (or the model, or the server)."""

@@ -1,0 +1,41 @@
+"""Shared fixtures. Every test runs offline: no model or data is fetched from a hub."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import json
+from pathlib import Path
+
+import pytest
+
+
+def make_record(qid: str = "q1", n_profile: int = 3, n_aspects: int = 2, **extra) -> dict:
+    return {
+        "id": qid,
+        "question": f"Question {qid}?",
+        "narrative": f"Narrative of {qid}.",
+        "profile": [{"id": f"{qid}-{i}", "text": f"post {i} of {qid}"} for i in range(n_profile)],
+        "rubric_aspects": [
+            {"aspect": f"aspect {j}", "reason": f"reason {j}", "evidence": f"evidence {j}"} for j in range(n_aspects)
+        ],
+        **extra,
+    }
+
+
+@pytest.fixture
+def write_json(tmp_path: Path):
+    def write(name: str, data, *, jsonl: bool = False) -> Path:
+        path = tmp_path / name
+        if jsonl:
+            path.write_text("".join(json.dumps(r) + "\n" for r in data))
+        else:
+            path.write_text(json.dumps(data))
+        return path
+
+    return write
