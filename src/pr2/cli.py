@@ -96,6 +96,31 @@ def validate(
     typer.echo(format_summary(summarize(questions)))
 
 
+@app.command()
+@one_line_errors
+def rank(
+    input_dataset_addr: Path = _opt(..., "input_dataset_addr", "Dataset to rank (.json or .jsonl)."),
+    output_dataset_addr: Path = _opt(..., "output_dataset_addr", "Where to write it with sorted profiles (same format)."),
+    model_name: str = _opt("bm25", "model_name", "bm25, minilm, contriever, or a Hub id / local path of an encoder."),
+    batch_size: int = _opt(32, "batch_size", "Texts per encoder batch."),
+    device: str | None = _opt(None, "device", "cpu or cuda (default: cuda when available)."),
+    dtype: str = _opt("fp32", "dtype", "fp32 (exact, default), bf16 or fp16."),
+    trust_remote_code: bool = _opt(False, "trust-remote-code", "Allow the model's own code to run."),
+) -> None:
+    """Sort each question's profile by relevance to its question (resumes a killed run)."""
+    from pr2.retrieval import load_retriever
+    from pr2.retrieval.rank import rank_file
+
+    retriever = load_retriever(
+        model_name, device=device, batch_size=batch_size, dtype=dtype, trust_remote_code=trust_remote_code
+    )
+    summary = rank_file(input_dataset_addr, output_dataset_addr, retriever)
+    typer.echo(
+        f"ranked {summary.questions} questions ({summary.resumed} resumed) with {model_name}: "
+        f"{summary.documents} documents in {summary.seconds:.1f}s -> {output_dataset_addr}"
+    )
+
+
 def main() -> None:
     app()
 
