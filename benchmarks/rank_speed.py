@@ -46,15 +46,22 @@ def reference_rank(model, tokenizer, queries, profiles, batch_size, grad: bool):
     rankings = []
     with context:
         for query, docs in zip(queries, profiles, strict=True):
+
             def encode(texts):
                 rows = []
                 for start in range(0, len(texts), batch_size):
-                    enc = tokenizer(texts[start:start + batch_size], padding=True, truncation=True,
-                                    max_length=512, return_tensors="pt")
+                    enc = tokenizer(
+                        texts[start : start + batch_size],
+                        padding=True,
+                        truncation=True,
+                        max_length=512,
+                        return_tensors="pt",
+                    )
                     out = model(**enc).last_hidden_state
                     mask = enc["attention_mask"].unsqueeze(-1).float()
                     rows.append((out * mask).sum(1) / mask.sum(1))
                 return torch.cat(rows)
+
             q, d = encode([query]), encode(docs)
             rankings.append(rank_order((q @ d.T)[0].detach().numpy()))
     return rankings
@@ -71,17 +78,21 @@ def main() -> None:
     queries, profiles = make_data()
     n_docs = sum(map(len, profiles))
     lengths = [len(x) for p in profiles for x in tokenizer(p)["input_ids"]]
-    print(f"{len(queries)} questions, {n_docs} documents, tokens per document median {int(np.median(lengths))} "
-          f"(max {max(lengths)}), torch threads {torch.get_num_threads()}")
+    print(
+        f"{len(queries)} questions, {n_docs} documents, tokens per document median {int(np.median(lengths))} "
+        f"(max {max(lengths)}), torch threads {torch.get_num_threads()}"
+    )
 
     # What bounds the gain: transformer compute follows the padded token count, which sorting can only cut so far.
     def padded(batches):
         return sum(len(b) * max(b) for b in batches)
-    ref_tokens = sum(padded([lens[i:i + args.batch_size] for i in range(0, len(lens), args.batch_size)])
-                     for lens in ([len(x) for x in tokenizer(p, truncation=True, max_length=512)["input_ids"]]
-                                  for p in profiles))
+
+    ref_tokens = sum(
+        padded([lens[i : i + args.batch_size] for i in range(0, len(lens), args.batch_size)])
+        for lens in ([len(x) for x in tokenizer(p, truncation=True, max_length=512)["input_ids"]] for p in profiles)
+    )
     flat = sorted(min(n, 512) for n in lengths)
-    ours_tokens = padded([flat[i:i + args.batch_size] for i in range(0, len(flat), args.batch_size)])
+    ours_tokens = padded([flat[i : i + args.batch_size] for i in range(0, len(flat), args.batch_size)])
     print(f"padded tokens encoded: reference {ref_tokens}, pr2 {ours_tokens} (real tokens {sum(flat)})")
 
     ours = DenseRetriever("bench", MeanPoolingEncoder(model, tokenizer, batch_size=args.batch_size))
@@ -90,7 +101,10 @@ def main() -> None:
     for _ in range(args.repeats):
         for name, run in (
             ("lamp-qa-script", lambda: reference_rank(model, tokenizer, queries, profiles, args.batch_size, True)),
-            ("lamp-qa-script+no_grad", lambda: reference_rank(model, tokenizer, queries, profiles, args.batch_size, False)),
+            (
+                "lamp-qa-script+no_grad",
+                lambda: reference_rank(model, tokenizer, queries, profiles, args.batch_size, False),
+            ),
             ("pr2", lambda: [rank_order(s) for s in ours.score_many(queries, profiles)]),
         ):
             start = time.perf_counter()

@@ -52,8 +52,29 @@ def tiny_encoder_dir(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("tiny-bert")
     tokenizer = AutoTokenizer.from_pretrained(bundled_minilm_path())
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=512)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
+    )
     BertModel(config).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir() -> Path:
+    """The bundled SmolLM2-135M-Instruct as a transformers folder (converted from the GGUF once per machine)."""
+    from pr2.generation.models import bundled_smollm2
+
+    return bundled_smollm2()
+
+
+@pytest.fixture(scope="session")
+def hf_generator(smollm2_dir):
+    from pr2.generation import GeneratorConfig, load_generator
+
+    return load_generator(GeneratorConfig(model="smollm2", backend="hf", device="cpu"))

@@ -100,7 +100,9 @@ def validate(
 @one_line_errors
 def rank(
     input_dataset_addr: Path = _opt(..., "input_dataset_addr", "Dataset to rank (.json or .jsonl)."),
-    output_dataset_addr: Path = _opt(..., "output_dataset_addr", "Where to write it with sorted profiles (same format)."),
+    output_dataset_addr: Path = _opt(
+        ..., "output_dataset_addr", "Where to write it with sorted profiles (same format)."
+    ),
     model_name: str = _opt("bm25", "model_name", "bm25, minilm, contriever, or a Hub id / local path of an encoder."),
     batch_size: int = _opt(32, "batch_size", "Texts per encoder batch."),
     device: str | None = _opt(None, "device", "cpu or cuda (default: cuda when available)."),

@@ -73,12 +73,34 @@ def test_identical_texts_keep_profile_order():
 
 def test_cli_rank_and_bad_model_name(tmp_path):
     src = sample_path() / "Society_and_Culture_validation.json"
-    result = runner.invoke(app, ["rank", "--input_dataset_addr", str(src), "--output_dataset_addr",
-                                 str(tmp_path / "o.json"), "--model_name", "minilm", "--batch_size", "8"])
+    result = runner.invoke(
+        app,
+        [
+            "rank",
+            "--input_dataset_addr",
+            str(src),
+            "--output_dataset_addr",
+            str(tmp_path / "o.json"),
+            "--model_name",
+            "minilm",
+            "--batch_size",
+            "8",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "ranked 1 questions" in result.output
-    result = runner.invoke(app, ["rank", "--input_dataset_addr", str(src), "--output_dataset_addr",
-                                 str(tmp_path / "o2.json"), "--model_name", "./missing-model"])
+    result = runner.invoke(
+        app,
+        [
+            "rank",
+            "--input_dataset_addr",
+            str(src),
+            "--output_dataset_addr",
+            str(tmp_path / "o2.json"),
+            "--model_name",
+            "./missing-model",
+        ],
+    )
     assert result.exit_code == 2
     assert result.output.strip().startswith("error: retrieval model './missing-model': local path")
     assert not (tmp_path / "o2.json").exists()

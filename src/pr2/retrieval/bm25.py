@@ -22,7 +22,9 @@ class _Bm25Index:
     def scores(self, query: str) -> np.ndarray:
         if self._bm25 is None:
             return np.zeros(0, dtype=np.float32)
-        tokenized = bm25s.tokenize([query], stopwords="en", stemmer=self._stemmer, return_ids=False, show_progress=False)
+        tokenized = bm25s.tokenize(
+            [query], stopwords="en", stemmer=self._stemmer, return_ids=False, show_progress=False
+        )
         vocab = self._bm25.vocab_dict
         terms = [t for t in tokenized[0] if t and t in vocab]
         if not terms:  # only stop words or words no post uses: nothing is relevant, keep profile order

@@ -34,15 +34,26 @@ def pick_device(device: str | None) -> str:
 class MeanPoolingEncoder:
     """Any transformers encoder used as Contriever is meant to be: mean of token states over the mask, dot product."""
 
-    def __init__(self, model, tokenizer, *, device: str = "cpu", batch_size: int = 32, dtype: str = "fp32",
-                 max_length: int | None = None) -> None:
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        *,
+        device: str = "cpu",
+        batch_size: int = 32,
+        dtype: str = "fp32",
+        max_length: int | None = None,
+    ) -> None:
         self.model = model.to(device).eval()
         self.tokenizer = tokenizer
         self.device = device
         self.batch_size = batch_size
         self.dtype = DTYPES[dtype]
-        limits = [x for x in (max_length, getattr(model.config, "max_position_embeddings", None),
-                              tokenizer.model_max_length) if x]
+        limits = [
+            x
+            for x in (max_length, getattr(model.config, "max_position_embeddings", None), tokenizer.model_max_length)
+            if x
+        ]
         # Some tokenizers report a huge sentinel; BERT-like position tables hold 512.
         self.max_length = min(min(limits), 512) if limits else 512
 
@@ -53,10 +64,13 @@ class MeanPoolingEncoder:
         features = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)["input_ids"]
         order = sorted(range(len(texts)), key=lambda i: len(features[i]))
         out = torch.empty(len(texts), self.model.config.hidden_size)
-        autocast = (torch.autocast(device_type=self.device.split(":")[0], dtype=self.dtype)
-                    if self.dtype != torch.float32 else nullcontext())
+        autocast = (
+            torch.autocast(device_type=self.device.split(":")[0], dtype=self.dtype)
+            if self.dtype != torch.float32
+            else nullcontext()
+        )
         for start in range(0, len(order), self.batch_size):
-            idx = order[start:start + self.batch_size]
+            idx = order[start : start + self.batch_size]
             batch = self.tokenizer.pad({"input_ids": [features[i] for i in idx]}, return_tensors="pt")
             batch = {k: v.to(self.device) for k, v in batch.items()}
             with autocast:
@@ -84,7 +98,9 @@ class SentenceTransformerEncoder:
         if not texts:
             return torch.zeros(0, self.model.get_sentence_embedding_dimension() or 0)
         # sentence-transformers already sorts by length and truncates to max_seq_length.
-        emb = self.model.encode(list(texts), batch_size=self.batch_size, convert_to_tensor=True, show_progress_bar=False)
+        emb = self.model.encode(
+            list(texts), batch_size=self.batch_size, convert_to_tensor=True, show_progress_bar=False
+        )
         return emb.float().cpu()
 
     def similarity(self, queries: torch.Tensor, documents: torch.Tensor) -> torch.Tensor:
@@ -126,10 +142,10 @@ class DenseRetriever:
         # span questions, which matters when profiles are small (as most LaMP-QA profiles are).
         docs = [t for profile in profiles for t in profile]
         all_emb = _encode_unique(self.encoder, [*queries, *docs])
-        q_emb, d_emb = all_emb[: len(queries)], all_emb[len(queries):]
+        q_emb, d_emb = all_emb[: len(queries)], all_emb[len(queries) :]
         scores, start = [], 0
         for i, profile in enumerate(profiles):
-            block = d_emb[start:start + len(profile)]
+            block = d_emb[start : start + len(profile)]
             start += len(profile)
             if len(profile) == 0:
                 scores.append(np.zeros(0, dtype=np.float32))

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 def rank_questions(questions: Sequence[Question], retriever: Retriever, chunk_size: int = 64) -> Iterator[Question]:
     """Yield each question with its profile sorted by relevance to the question, `chunk_size` questions at a time."""
     for start in range(0, len(questions), chunk_size):
-        chunk = questions[start:start + chunk_size]
+        chunk = questions[start : start + chunk_size]
         scores = retriever.score_many([q.question for q in chunk], [[p.text for p in q.profile] for q in chunk])
         for q, s in zip(chunk, scores, strict=True):
             yield q.with_profile([q.profile[i] for i in rank_order(s)])
@@ -39,7 +39,11 @@ class RankSummary:
 
 
 def rank_file(
-    input_path: str | Path, output_path: str | Path, retriever: Retriever, *, chunk_size: int = 64,
+    input_path: str | Path,
+    output_path: str | Path,
+    retriever: Retriever,
+    *,
+    chunk_size: int = 64,
     progress: bool = True,
 ) -> RankSummary:
     output_path = Path(output_path)

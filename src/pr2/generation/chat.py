@@ -1,0 +1,32 @@
+"""Chat templating that also works for templates rejecting a system role (Gemma): fold it into the first user turn."""
+
+from __future__ import annotations
+
+from pr2.generation.base import Message
+
+
+def fold_system(messages: list[Message]) -> list[Message]:
+    if not messages or messages[0]["role"] != "system":
+        return messages
+    system, rest = messages[0]["content"], list(messages[1:])
+    if rest and rest[0]["role"] == "user":
+        rest[0] = {"role": "user", "content": f"{system}\n\n{rest[0]['content']}"}
+    else:
+        rest.insert(0, {"role": "user", "content": system})
+    return rest
+
+
+def apply_chat_template(tokenizer, messages: list[Message], *, add_generation_prompt: bool = True) -> list[int]:
+    """Token ids of the templated conversation (system text folded into the user turn when the template refuses it)."""
+    try:
+        ids = tokenizer.apply_chat_template(messages, add_generation_prompt=add_generation_prompt, tokenize=True)
+    except Exception as err:  # jinja2 TemplateError from templates that raise on a system role
+        if messages and messages[0]["role"] == "system" and "system" in str(err).lower():
+            ids = tokenizer.apply_chat_template(
+                fold_system(messages), add_generation_prompt=add_generation_prompt, tokenize=True
+            )
+        else:
+            raise
+    if isinstance(ids, dict) or hasattr(ids, "input_ids"):  # transformers 5 may return a BatchEncoding
+        ids = ids["input_ids"]
+    return list(ids)

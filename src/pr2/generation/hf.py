@@ -1,0 +1,157 @@
+"""transformers in process: batched, left-padded generation; stop strings; CUDA bf16 or CPU fp32; LoRA adapters."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import torch
+
+from pr2.errors import PR2Error
+from pr2.generation.base import Completion, Prompt, SamplingParams, is_chat
+from pr2.generation.chat import apply_chat_template
+
+log = logging.getLogger(__name__)
+
+
+def load_hf_model(
+    path: str,
+    *,
+    name: str,
+    device: str | None = None,
+    adapter: str | None = None,
+    trust_remote_code: bool = False,
+    dtype: str | None = None,
+):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    torch_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}.get(
+        dtype or ("bf16" if device.startswith("cuda") else "fp32")
+    )
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, trust_remote_code=trust_remote_code)
+    except Exception as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise PR2Error(f"cannot load model {name!r} ({path}): {first}") from None
+    if adapter:
+        from peft import PeftModel
+
+        try:
+            model = PeftModel.from_pretrained(model, adapter)
+        except Exception as err:
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise PR2Error(f"cannot load adapter {adapter!r} for model {name!r}: {first}") from None
+    return model.to(device).eval(), tokenizer
+
+
+class HFGenerator:
+    """Token-in/token-out where possible: completions carry exactly the sampled ids and their log-probabilities."""
+
+    def __init__(self, model, tokenizer, *, model_name: str, batch_size: int = 16) -> None:
+        self.model, self.tokenizer, self.model_name = model, tokenizer, model_name
+        self.batch_size = batch_size
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        eos = model.generation_config.eos_token_id
+        eos = eos if isinstance(eos, list) else [eos]
+        self.eos_ids = {i for i in [*eos, tokenizer.eos_token_id] if i is not None}
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def encode_prompt(self, prompt: Prompt) -> list[int]:
+        if is_chat(prompt):
+            return apply_chat_template(self.tokenizer, prompt)  # type: ignore[arg-type]
+        if isinstance(prompt, str):
+            return self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        return list(prompt)  # type: ignore[arg-type]
+
+    def _left_pad(self, rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        width = max(len(r) for r in rows)
+        pad = self.tokenizer.pad_token_id
+        ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=self.device)
+        mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=self.device)
+        return ids, mask
+
+    @torch.inference_mode()
+    def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[Completion]:
+        encoded = [self.encode_prompt(p) for p in prompts]
+        out: list[Completion] = []
+        if params.seed is not None:
+            torch.manual_seed(params.seed)
+        for start in range(0, len(encoded), self.batch_size):
+            out.extend(self._generate_batch(encoded[start : start + self.batch_size], params))
+        return out
+
+    def _generate_batch(self, rows: list[list[int]], params: SamplingParams) -> list[Completion]:
+        ids, mask = self._left_pad(rows)
+        sample = params.temperature > 0
+        kwargs = {
+            "do_sample": sample,
+            "max_new_tokens": params.max_tokens,
+            "num_return_sequences": params.n,
+            "pad_token_id": self.tokenizer.pad_token_id,
+            "return_dict_in_generate": True,
+            "output_logits": params.logprobs,
+        }
+        if sample:
+            kwargs.update(temperature=params.temperature, top_p=params.top_p, top_k=0)
+        else:
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        if params.stop:
+            kwargs.update(stop_strings=list(params.stop), tokenizer=self.tokenizer)
+        result = self.model.generate(input_ids=ids, attention_mask=mask, **kwargs)
+        new = result.sequences[:, ids.shape[1] :].tolist()
+        logprobs = None
+        if params.logprobs:
+            logits = torch.stack(result.logits, dim=1).float()  # (rows, steps, vocab), raw model logits
+            scale = params.temperature if sample else 1.0
+            logprobs = torch.log_softmax(logits / scale, dim=-1)
+        completions = []
+        for r, seq in enumerate(new):
+            completion = self._finish(seq, params)
+            if logprobs is not None:
+                n = len(completion.token_ids)
+                completion.logprobs = logprobs[r, torch.arange(n), torch.tensor(seq[:n])].tolist()
+            completions.append(completion)
+        return completions
+
+    def _finish(self, seq: list[int], params: SamplingParams) -> Completion:
+        """Cut a generated row at its end (eos, stop string, or the token budget) and say why it ended."""
+        end, reason = len(seq), "length"
+        for i, tok in enumerate(seq):
+            if tok in self.eos_ids:
+                end, reason = i + 1, "eos"
+                break
+        stop_string = None
+        if params.stop:
+            text = self.tokenizer.decode(seq[:end], skip_special_tokens=True)
+            hits = [(text.find(s), s) for s in params.stop if s in text]
+            if hits:
+                stop_string = min(hits)[1]
+                # The first prefix whose text holds the stop string: HF stops right after that token.
+                lo, hi = 1, end
+                while lo < hi:
+                    mid = (lo + hi) // 2
+                    if stop_string in self.tokenizer.decode(seq[:mid], skip_special_tokens=True):
+                        hi = mid
+                    else:
+                        lo = mid + 1
+                end, reason = lo, "stop"
+        ids = seq[:end]
+        return Completion(self.tokenizer.decode(ids, skip_special_tokens=True), ids, None, reason, stop_string)
+
+    @torch.inference_mode()
+    def score(self, prompts: Sequence[Prompt], candidates: Sequence[str]) -> list[dict[str, float]]:
+        cand_ids = {c: self.tokenizer(c, add_special_tokens=False)["input_ids"][0] for c in candidates}
+        encoded = [self.encode_prompt(p) for p in prompts]
+        out = []
+        for start in range(0, len(encoded), self.batch_size):
+            ids, mask = self._left_pad(encoded[start : start + self.batch_size])
+            logits = self.model(input_ids=ids, attention_mask=mask).logits[:, -1, :].float()
+            lp = torch.log_softmax(logits, dim=-1)
+            out.extend({c: lp[r, t].item() for c, t in cand_ids.items()} for r in range(len(ids)))
+        return out
