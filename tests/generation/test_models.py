@@ -1,3 +1,5 @@
+import contextlib
+
 import pytest
 
 from pr2.errors import PR2Error
@@ -46,8 +48,6 @@ def test_remote_code_is_not_run_unless_asked(tmp_path, smollm2_dir):
     config["auto_map"] = {"AutoModelForCausalLM": "modeling_evil.EvilModel", "AutoConfig": "modeling_evil.EvilConfig"}
     (model / "config.json").write_text(json.dumps(config))
     (model / "modeling_evil.py").write_text("import pathlib\npathlib.Path(__file__).with_name('RAN').write_text('x')\n")
-    try:
+    with contextlib.suppress(PR2Error):  # refusing to load is fine; running the code is not
         load_generator(GeneratorConfig(model=str(model)))
-    except PR2Error:
-        pass  # refusing to load is fine; running the code is not
     assert not (model / "RAN").exists()

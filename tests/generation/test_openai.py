@@ -80,8 +80,7 @@ def test_n_samples_even_when_the_server_ignores_n(server):
     assert all(c.text for c in out)
 
 
-def test_unreachable_server_and_wrong_model_are_one_line_errors(server):
-    url, _ = server
+def test_unreachable_server_is_a_one_line_error():
     gen = load_generator(GeneratorConfig(model="m", backend="openai", base_url=f"http://127.0.0.1:{_free_port()}/v1"))
     gen._client = gen._client.with_options(max_retries=0)
     with pytest.raises(PR2Error, match=r"cannot reach the server at http://127.0.0.1:\d+/v1 for model 'm'") as info:
@@ -97,7 +96,7 @@ def test_api_key_from_file_never_shown(tmp_path, monkeypatch):
     assert read_api_key(None) == "sk-env-456"
     gen = load_generator(GeneratorConfig(model="m", backend="openai", base_url="http://x/v1", api_key_addr=str(key)))
     assert "sk-secret" not in repr(gen)
-    with pytest.raises(PR2Error, match="API key file .*missing.txt does not exist"):
+    with pytest.raises(PR2Error, match=r"API key file .*missing.txt does not exist"):
         read_api_key(str(tmp_path / "missing.txt"))
 
 

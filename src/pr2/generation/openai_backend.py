@@ -74,7 +74,7 @@ class OpenAIGenerator:
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             return list(pool.map(lambda item: self._call(fn, item), items))
 
-    def _request(self, prompt: Prompt, params: SamplingParams, *, max_tokens: int, top_logprobs: int = 0):
+    def _request(self, prompt: Prompt, params: SamplingParams, max_tokens: int, top_logprobs: int = 0):
         common = {
             "model": self.model_name,
             "temperature": params.temperature,
