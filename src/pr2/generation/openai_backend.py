@@ -104,9 +104,7 @@ class OpenAIGenerator:
             while len(choices) < params.n:
                 seed = None if params.seed is None else params.seed + len(choices)
                 single = replace(params, n=1, seed=seed)
-                choices.extend(
-                    self._call(lambda p: self._request(p, single, max_tokens=params.max_tokens), prompt).choices
-                )
+                choices.extend(self._call(self._request, prompt, single, params.max_tokens).choices)
             out.extend(self._completion(choice, params) for choice in choices)
         return out
 
