@@ -123,6 +123,93 @@ def rank(
     )
 
 
+def _judge_options(
+    evaluator: str,
+    mode: str | None,
+    backend: str,
+    base_url: str | None,
+    api_key_addr: str | None,
+    judge_prompt: str | None,
+    max_length: int | None,
+    cache: str | None,
+    trust_remote_code: bool = False,
+):
+    from pr2.judge import JudgeConfig, build_judge
+
+    if mode is None:
+        mode = "embedding" if evaluator in ("minilm", "embedding") else "generate"
+    config = JudgeConfig(model=evaluator, mode=mode, prompt_file=judge_prompt, max_length=max_length, cache_path=cache)
+    extra = {
+        "backend": backend,
+        "base_url": base_url,
+        "api_key_addr": api_key_addr,
+        "trust_remote_code": trust_remote_code,
+    }
+    return build_judge(config, **(extra if mode != "embedding" else {}))
+
+
+@app.command()
+@one_line_errors
+def evaluate(
+    evaluator_llm: str = _opt(
+        "minilm", "evaluator_llm", "Judge model (preset, Hub id, path, served name; minilm = proxy)."
+    ),
+    inputs_addr: Path = _opt(..., "inputs_addr", "The dataset the responses answer."),
+    response_addr: Path = _opt(..., "response_addr", 'Responses: {id: [{"output": text}]}.'),
+    score_addr: Path = _opt(..., "score_addr", "Where to write the scores (JSON)."),
+    judge_mode: str | None = _opt(
+        None, "judge-mode", "generate, logprob or embedding (default: embedding for minilm, else generate)."
+    ),
+    backend: str = _opt("hf", "backend", "hf, openai or vllm for an LLM judge."),
+    base_url: str | None = _opt(None, "base-url", "OpenAI-compatible server URL for --backend openai."),
+    api_key_addr: str | None = _opt(None, "api_key_addr", "File with the API key."),
+    judge_prompt: str | None = _opt(
+        None, "judge-prompt", "Prompt file with {question} {details} {response} {aspect} {reason} {evidence}."
+    ),
+    max_length: int | None = _opt(None, "max_length", "Truncate each response to this many judge tokens."),
+    cache: str | None = _opt(None, "cache", "Judgement cache (JSONL; default: SCORE_ADDR.judge-cache.jsonl)."),
+    allow_missing: bool = _opt(False, "allow-missing", "Score questions without a response as 0."),
+    trust_remote_code: bool = _opt(False, "trust-remote-code", "Allow the judge model's own code to run."),
+) -> None:
+    """Score responses with the LaMP-QA rubric judge: per question, per category and the macro average."""
+    from pr2.data.io import load_questions
+    from pr2.judge.evaluate import evaluate_file, summary_lines
+    from pr2.judge.responses import load_responses
+
+    # Check both files before loading a judge model: bad input fails in a second, not after a model load.
+    load_responses(response_addr, [q.id for q in load_questions(inputs_addr)], allow_missing=allow_missing)
+    cache = cache or f"{score_addr}.judge-cache.jsonl"
+    judge = _judge_options(
+        evaluator_llm, judge_mode, backend, base_url, api_key_addr, judge_prompt, max_length, cache, trust_remote_code
+    )
+    report = evaluate_file(inputs_addr, response_addr, score_addr, judge, allow_missing=allow_missing)
+    for line in summary_lines(report):
+        typer.echo(line)
+    typer.echo(f"wrote {score_addr}")
+
+
+@app.command()
+@one_line_errors
+def report(
+    paths: list[str] = typer.Argument(..., help="Scores files (one row each), or: train RUN_DIR."),
+    output: str = _opt("report", "output", "Output prefix: writes OUTPUT.md and OUTPUT.png."),
+) -> None:
+    """Markdown table + bar chart of scores files; `pr2 report train RUN_DIR` plots a training run."""
+    if paths[0] == "train":
+        from pr2.report.train_plots import plot_training
+
+        if len(paths) != 2:
+            raise PR2Error("usage: pr2 report train RUN_DIR")
+        for png in plot_training(paths[1]):
+            typer.echo(f"wrote {png}")
+        return
+    from pr2.judge.report import write_report
+
+    table, md, png = write_report(paths, output)
+    typer.echo(table)
+    typer.echo(f"wrote {md} and {png}")
+
+
 def main() -> None:
     app()
 

@@ -1,0 +1,245 @@
+"""Judges: score one (question, response, rubric aspect) pair 0, 1 or 2.
+
+- `generate`: the judge writes a small JSON object (the benchmark's way); unreadable answers are retried with the
+  temperature raised by 0.1 a round (from 0) up to `retry_cap` rounds, then scored 0.
+- `logprob`: one forward pass; the score is the expected value under the judge's probabilities of "0", "1", "2".
+- `embedding`: a PROXY for machines without a capable LLM (see embedding.py); never the LaMP-QA score.
+
+Judgements are cached on disk by the exact judge input, so an evaluation that is killed resumes and an identical
+pair is never judged twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pr2.data.io import JsonlWriter
+from pr2.errors import PR2Error
+from pr2.generation.base import Generator, SamplingParams
+from pr2.judge.parsing import parse_score
+from pr2.judge.prompts import GENERATE_SUFFIX, LOGPROB_SUFFIX, load_template, render
+
+log = logging.getLogger(__name__)
+
+MODES = ("generate", "logprob", "embedding")
+
+
+@dataclass
+class JudgeConfig:
+    """How answers are judged."""
+
+    model: str = "minilm"
+    """The judge: an LLM preset / Hub id / path / served name, or a sentence-transformers model for `embedding`."""
+    mode: str = "embedding"
+    """generate (JSON answer, the benchmark's way), logprob (expected score, one pass) or embedding (a proxy)."""
+    retry_cap: int = 100
+    """Rounds of retries for unreadable answers in generate mode before a pair scores 0 (the benchmark: 100)."""
+    max_tokens: int = 256
+    """Tokens the judge may write per answer in generate mode."""
+    max_length: int | None = None
+    """Truncate each response to this many tokens (judge tokenizer) before judging; None keeps it whole."""
+    prompt_file: str | None = None
+    """A prompt with {question} {details} {response} {aspect} {reason} {evidence}; default: pr2's own."""
+    cache_path: str | None = None
+    """JSONL file of judgements keyed by the exact judge input (resume; never judge a pair twice)."""
+
+
+@dataclass(frozen=True)
+class Pair:
+    question: str
+    details: str
+    response: str
+    aspect: str
+    reason: str
+    evidence: str
+
+
+@dataclass
+class Judgement:
+    score: float
+    rationale: str = ""
+    rounds: int = 1
+    failed: bool = False
+    cached: bool = False
+
+
+@dataclass
+class JudgeStats:
+    pairs: int = 0
+    cached: int = 0
+    retried: int = 0
+    failed: int = 0
+
+
+class _Cache:
+    def __init__(self, path: str | None) -> None:
+        self.entries: dict[str, dict] = {}
+        self._writer = None
+        if path:
+            self._writer = JsonlWriter(Path(path), key="key")
+            self.entries = {r["key"]: r for r in self._writer.records if "key" in r}
+
+    def get(self, key: str) -> dict | None:
+        return self.entries.get(key)
+
+    def put(self, key: str, record: dict) -> None:
+        record = {"key": key, **record}
+        self.entries[key] = record
+        if self._writer:
+            self._writer.write(record)
+
+
+def _key(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+class Judge:
+    """Base: caching, batching and statistics; subclasses judge uncached pairs."""
+
+    mode = "base"
+    proxy = False
+
+    def __init__(self, config: JudgeConfig) -> None:
+        self.config = config
+        self.cache = _Cache(config.cache_path)
+        self.stats = JudgeStats()
+
+    def describe(self) -> dict:
+        info = {"model": self.config.model, "mode": self.mode, "proxy": self.proxy}
+        if self.proxy:
+            info["note"] = (
+                "PROXY: embedding similarity, not the LaMP-QA score; for the benchmark's judge run "
+                "pr2 evaluate --judge-mode generate --evaluator_llm Qwen/Qwen2.5-32B-Instruct"
+            )
+        return info
+
+    def input_text(self, pair: Pair) -> str:
+        raise NotImplementedError
+
+    def _judge_uncached(self, pairs: list[Pair], texts: list[str]) -> list[Judgement]:
+        raise NotImplementedError
+
+    def judge(self, pairs: Sequence[Pair]) -> list[Judgement]:
+        pairs = [self._truncate(p) for p in pairs]
+        texts = [self.input_text(p) for p in pairs]
+        keys = [_key(self.mode, self.config.model, t) for t in texts]
+        results: list[Judgement | None] = []
+        todo: dict[str, int] = {}
+        for i, key in enumerate(keys):
+            hit = self.cache.get(key)
+            if hit is not None:
+                results.append(
+                    Judgement(
+                        hit["score"],
+                        hit.get("rationale", ""),
+                        hit.get("rounds", 1),
+                        hit.get("failed", False),
+                        cached=True,
+                    )
+                )
+            else:
+                results.append(None)
+                todo.setdefault(key, i)  # identical pairs in one batch are judged once
+        if todo:
+            firsts = list(todo.values())
+            fresh = self._judge_uncached([pairs[i] for i in firsts], [texts[i] for i in firsts])
+            for i, judgement in zip(firsts, fresh, strict=True):
+                self.cache.put(
+                    keys[i],
+                    {
+                        "score": judgement.score,
+                        "rationale": judgement.rationale,
+                        "rounds": judgement.rounds,
+                        "failed": judgement.failed,
+                    },
+                )
+                results[i] = judgement
+            for i, key in enumerate(keys):
+                if results[i] is None:
+                    results[i] = results[todo[key]]
+        self.stats.pairs += len(pairs)
+        self.stats.cached += sum(r.cached for r in results)  # type: ignore[union-attr]
+        self.stats.retried += sum(r.rounds > 1 and not r.cached for r in results)  # type: ignore[union-attr]
+        self.stats.failed += sum(r.failed and not r.cached for r in results)  # type: ignore[union-attr]
+        return results  # type: ignore[return-value]
+
+    def _truncate(self, pair: Pair) -> Pair:
+        return pair
+
+
+class LLMJudge(Judge):
+    def __init__(self, config: JudgeConfig, generator: Generator) -> None:
+        if config.mode not in ("generate", "logprob"):
+            raise PR2Error(f"LLM judge mode must be generate or logprob, got {config.mode!r}")
+        super().__init__(config)
+        self.mode = config.mode
+        self.generator = generator
+        self.template = load_template(config.prompt_file)
+
+    def _truncate(self, pair: Pair) -> Pair:
+        tokenizer = getattr(self.generator, "tokenizer", None)
+        if not self.config.max_length or tokenizer is None:
+            return pair
+        ids = tokenizer(pair.response, add_special_tokens=False)["input_ids"]
+        if len(ids) <= self.config.max_length:
+            return pair
+        text = tokenizer.decode(ids[: self.config.max_length], skip_special_tokens=True)
+        return Pair(pair.question, pair.details, text, pair.aspect, pair.reason, pair.evidence)
+
+    def input_text(self, pair: Pair) -> str:
+        suffix = GENERATE_SUFFIX if self.mode == "generate" else LOGPROB_SUFFIX
+        return render(self.template, suffix, **pair.__dict__)
+
+    def _judge_uncached(self, pairs: list[Pair], texts: list[str]) -> list[Judgement]:
+        prompts = [[{"role": "user", "content": t}] for t in texts]
+        if self.mode == "logprob":
+            out = []
+            for scores in self.generator.score(prompts, ["0", "1", "2"]):
+                probs = {c: math.exp(lp) for c, lp in scores.items()}
+                total = sum(probs.values())
+                if total <= 0:
+                    out.append(Judgement(0.0, "no probability on 0/1/2", failed=True))
+                    continue
+                expected = sum(int(c) * p for c, p in probs.items()) / total
+                out.append(Judgement(expected, f"p(0,1,2)={[round(probs[c] / total, 3) for c in '012']}"))
+            return out
+        results: list[Judgement | None] = [None] * len(pairs)
+        pending = list(range(len(pairs)))
+        for round_ in range(self.config.retry_cap + 1):
+            if not pending:
+                break
+            temperature = round(0.1 * round_, 1)
+            params = SamplingParams(temperature=temperature, max_tokens=self.config.max_tokens, seed=round_)
+            answers = self.generator.generate([prompts[i] for i in pending], params)
+            still = []
+            for i, answer in zip(pending, answers, strict=True):
+                parsed = parse_score(answer.text)
+                if parsed is None:
+                    still.append(i)
+                else:
+                    results[i] = Judgement(float(parsed[0]), parsed[1], rounds=round_ + 1)
+            pending = still
+        for i in pending:
+            log.warning("judge gave no readable score after %d rounds; scoring 0", self.config.retry_cap + 1)
+            results[i] = Judgement(0.0, "no readable score", rounds=self.config.retry_cap + 1, failed=True)
+        return results  # type: ignore[return-value]
+
+
+def build_judge(config: JudgeConfig, generator: Generator | None = None, **generator_options) -> Judge:
+    """The judge for `config`; LLM modes load `config.model` through the generation back ends unless given one."""
+    if config.mode not in MODES:
+        raise PR2Error(f"unknown judge mode {config.mode!r}; choose from {', '.join(MODES)}")
+    if config.mode == "embedding":
+        from pr2.judge.embedding import EmbeddingJudge
+
+        return EmbeddingJudge(config)
+    if generator is None:
+        from pr2.generation import GeneratorConfig, load_generator
+
+        generator = load_generator(GeneratorConfig(model=config.model, **generator_options))
+    return LLMJudge(config, generator)
