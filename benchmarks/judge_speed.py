@@ -25,19 +25,26 @@ def main() -> None:
     parser.add_argument("--judge", default="smollm2")
     args = parser.parse_args()
     gen = load_generator(GeneratorConfig(model=args.judge))
-    pairs = [Pair(q.question, q.narrative, response, a.aspect, a.reason, a.evidence)
-             for q in sample_questions("test")[: args.questions] for response in (q.narrative, GENERIC)
-             for a in q.rubric_aspects]
+    pairs = [
+        Pair(q.question, q.narrative, response, a.aspect, a.reason, a.evidence)
+        for q in sample_questions("test")[: args.questions]
+        for response in (q.narrative, GENERIC)
+        for a in q.rubric_aspects
+    ]
     results, times = {}, {}
     for mode in ("logprob", "generate"):
         judge = LLMJudge(JudgeConfig(model=args.judge, mode=mode, retry_cap=3, max_tokens=64), gen)
         start = time.perf_counter()
         results[mode] = judge.judge(pairs)
         times[mode] = time.perf_counter() - start
-        print(f"{mode:<9} {times[mode]:7.1f}s for {len(pairs)} pairs (retried {judge.stats.retried}, "
-              f"fell to 0 {judge.stats.failed})")
-    agree = sum(min((0, 1, 2), key=lambda s: abs(s - lp.score)) == g.score
-                for lp, g in zip(results["logprob"], results["generate"], strict=True))
+        print(
+            f"{mode:<9} {times[mode]:7.1f}s for {len(pairs)} pairs (retried {judge.stats.retried}, "
+            f"fell to 0 {judge.stats.failed})"
+        )
+    agree = sum(
+        min((0, 1, 2), key=lambda s: abs(s - lp.score)) == g.score
+        for lp, g in zip(results["logprob"], results["generate"], strict=True)
+    )
     print(f"agreement: {agree}/{len(pairs)} = {agree / len(pairs):.2f}")
     print(f"ratio: {times['generate'] / times['logprob']:.2f}  (generate time over logprob time)")
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -14,6 +15,10 @@ from typing import Any, TypeVar
 import typer
 
 from pr2.errors import PR2Error
+
+# Library chatter (weight-loading bars) hides pr2's own progress bars and one-screen summaries. Set before any
+# Hugging Face library is imported, which reads it once.
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 app = typer.Typer(
     help="pr2: personalized question answering with reasoning over the user's own history (PR², LaMP-QA).",
@@ -208,6 +213,195 @@ def report(
     table, md, png = write_report(paths, output)
     typer.echo(table)
     typer.echo(f"wrote {md} and {png}")
+
+
+def _load_questions(path: Path, split: str | None, subsets: str, limit: int | None):
+    from pr2.data import filter_questions, load_questions
+
+    questions = filter_questions(load_questions(path), split=split, subsets=subsets, limit=limit)
+    if not questions:
+        raise PR2Error(f"{path}: no questions left after --split {split} --subsets {subsets}")
+    return questions
+
+
+def _generator(
+    model: str, backend: str, base_url, api_key_addr, adapter, max_model_len, trust_remote_code, batch_size: int = 16
+):
+    from pr2.generation import GeneratorConfig, load_generator
+
+    return load_generator(
+        GeneratorConfig(
+            model=model,
+            backend=backend,
+            base_url=base_url,
+            api_key_addr=api_key_addr,
+            adapter=adapter,
+            max_model_len=max_model_len,
+            trust_remote_code=trust_remote_code,
+            batch_size=batch_size,
+        )
+    )
+
+
+def _score_into(
+    questions,
+    answers,
+    output_dir: Path,
+    judge_model: str | None,
+    judge_mode: str | None,
+    backend: str,
+    base_url,
+    api_key_addr,
+) -> None:
+    if not judge_model:
+        return
+    from pr2.judge.evaluate import score_and_write, summary_lines
+
+    judge = _judge_options(
+        judge_model, judge_mode, backend, base_url, api_key_addr, None, None, str(output_dir / "judge-cache.jsonl")
+    )
+    report = score_and_write(questions, answers, output_dir / "scores.json", judge)
+    for line in summary_lines(report):
+        typer.echo(line)
+    typer.echo(f"wrote {output_dir / 'scores.json'}")
+
+
+@app.command()
+@one_line_errors
+def run(
+    questions_address: Path = _opt(..., "questions_address", "Dataset (.json/.jsonl), e.g. a prepared {split}.jsonl."),
+    output_address: Path = _opt(..., "output_address", "Output folder: responses.json, trajectories.jsonl, ..."),
+    model: str = _opt("smollm2", "model", "Policy: smollm2, qwen, gemma, llama, a Hub id, a path or a served name."),
+    backend: str = _opt("hf", "backend", "hf, openai or vllm."),
+    adapter: str | None = _opt(None, "adapter", "LoRA adapter directory (from pr2 train)."),
+    temperature: float = _opt(0.0, "temperature", "Sampling temperature of the policy."),
+    top_p: float = _opt(1.0, "top_p", "Nucleus sampling mass."),
+    base_url: str | None = _opt(None, "base-url", "OpenAI-compatible server URL (--backend openai)."),
+    api_key_addr: str | None = _opt(None, "api_key_addr", "File with the API key."),
+    split: str | None = _opt("test", "split", "Keep questions of this split (records without one are kept)."),
+    subsets: str = _opt("ALL", "subsets", "ALL or a comma list of categories."),
+    limit: int | None = _opt(None, "limit", "Keep the first N questions after the split/subset filter."),
+    max_model_len: int = _opt(4096, "max-model-len", "Total token budget per episode."),
+    max_turn_tokens: int = _opt(512, "max-turn-tokens", "New tokens per turn."),
+    top_k: int = _opt(3, "top-k", "Profile posts inserted per search."),
+    max_searches: int = _opt(4, "max-searches", "Searches per question."),
+    retriever: str = _opt("minilm", "retriever", "bm25, minilm, contriever, or an encoder id/path."),
+    candidate_pool: int | None = _opt(None, "candidate-pool", "Search only the first K posts of a ranked profile."),
+    example_turn: bool = _opt(True, "example-turn/--no-example-turn", "Show one worked example episode first."),
+    batch_size: int = _opt(16, "batch-size", "Questions advanced together."),
+    seed: int = _opt(0, "seed", "Sampling seed."),
+    judge_model: str | None = _opt(None, "judge-model", "Also score the answers with this judge (minilm = proxy)."),
+    judge_mode: str | None = _opt(None, "judge-mode", "generate, logprob or embedding."),
+    judge_backend: str = _opt("hf", "judge-backend", "Back end of the judge."),
+    judge_base_url: str | None = _opt(None, "judge-base-url", "Server URL of the judge."),
+    trust_remote_code: bool = _opt(False, "trust-remote-code", "Allow the model's own code to run."),
+) -> None:
+    """Run the PR² agent: think, search the user's profile, answer (resumes a crashed run)."""
+    from pr2.agent import AgentConfig
+    from pr2.agent.run import run_agent_file
+
+    questions = _load_questions(questions_address, split, subsets, limit)
+    config = AgentConfig(
+        top_k=top_k,
+        max_searches=max_searches,
+        max_turn_tokens=max_turn_tokens,
+        max_model_len=max_model_len,
+        candidate_pool=candidate_pool,
+        example_turn=example_turn,
+        retriever=retriever,
+        temperature=temperature,
+        top_p=top_p,
+        seed=seed,
+        batch_size=batch_size,
+    )
+    generator = _generator(
+        model, backend, base_url, api_key_addr, adapter, max_model_len, trust_remote_code, batch_size
+    )
+    result = run_agent_file(questions, output_address, generator, config)
+    for line in result.summary.lines():
+        typer.echo(line)
+    typer.echo(f"wrote {output_address / 'responses.json'} and {output_address / 'trajectories.jsonl'}")
+    answers = {t.question_id: t.answer for t in result.trajectories}
+    _score_into(
+        questions, answers, output_address, judge_model, judge_mode, judge_backend, judge_base_url, api_key_addr
+    )
+
+
+@app.command()
+@one_line_errors
+def baseline(
+    questions_address: Path = _opt(..., "questions_address", "Dataset (.json/.jsonl)."),
+    output_address: Path = _opt(..., "output_address", "Output folder: responses.json, outputs.jsonl."),
+    method: str = _opt("rag", "method", "none, rag or planpers."),
+    model: str = _opt("smollm2", "model", "Answering model."),
+    planner: str | None = _opt(None, "planner", "PlanPers planner model (default: the answering model)."),
+    backend: str = _opt("hf", "backend", "hf, openai or vllm."),
+    base_url: str | None = _opt(None, "base-url", "OpenAI-compatible server URL."),
+    api_key_addr: str | None = _opt(None, "api_key_addr", "File with the API key."),
+    top_k: int = _opt(10, "top-k", "Profile posts in the prompt."),
+    retriever: str = _opt("minilm", "retriever", "bm25, minilm, contriever, an encoder id/path, or ranked."),
+    temperature: float = _opt(0.1, "temperature", "Sampling temperature."),
+    max_tokens: int = _opt(512, "max-tokens", "Tokens of the answer."),
+    split: str | None = _opt("test", "split", "Split to keep."),
+    subsets: str = _opt("ALL", "subsets", "ALL or categories."),
+    limit: int | None = _opt(None, "limit", "First N questions."),
+    batch_size: int = _opt(16, "batch-size", "Questions per generate call."),
+    judge_model: str | None = _opt(None, "judge-model", "Also score the answers with this judge."),
+    judge_mode: str | None = _opt(None, "judge-mode", "generate, logprob or embedding."),
+    trust_remote_code: bool = _opt(False, "trust-remote-code", "Allow the model's own code to run."),
+) -> None:
+    """Answer with a baseline (none, rag, planpers) in the same output format as `pr2 run`."""
+    from pr2.agent.run import run_into
+    from pr2.baselines import BaselineConfig, BaselineOutput, run_baseline
+
+    questions = _load_questions(questions_address, split, subsets, limit)
+    config = BaselineConfig(
+        method=method,
+        top_k=top_k,
+        retriever=retriever,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        batch_size=batch_size,
+    )
+    generator = _generator(model, backend, base_url, api_key_addr, None, None, trust_remote_code, batch_size)
+    plan_gen = _generator(planner, backend, base_url, api_key_addr, None, None, trust_remote_code) if planner else None
+    retr = None
+    if method != "none" and retriever != "ranked":
+        from pr2.retrieval import load_retriever
+
+        retr = load_retriever(retriever)
+    outputs, resumed = run_into(
+        output_address,
+        questions,
+        lambda batch: run_baseline(batch, generator, config, retriever=retr, planner=plan_gen),
+        records_name="outputs.jsonl",
+        from_record=BaselineOutput.from_record,
+        answer_of=lambda o: o.answer,
+        batch_size=batch_size,
+    )
+    typer.echo(f"{method}: {len(outputs)} answers ({resumed} resumed) -> {output_address / 'responses.json'}")
+    _score_into(
+        questions,
+        {o.id: o.answer for o in outputs},
+        output_address,
+        judge_model,
+        judge_mode,
+        backend,
+        base_url,
+        api_key_addr,
+    )
+
+
+@app.command()
+@one_line_errors
+def demo(
+    output_address: Path = _opt(Path("pr2-demo"), "output_address", "Where to write the demo's files."),
+    limit: int = _opt(6, "limit", "Sample test questions to run."),
+) -> None:
+    """The PR² agent and the RAG baseline on the bundled sample with SmolLM2 and MiniLM, judged by the proxy."""
+    from pr2.demo import run_demo
+
+    run_demo(output_address, limit=limit, echo=typer.echo)
 
 
 def main() -> None:

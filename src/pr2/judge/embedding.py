@@ -49,8 +49,10 @@ def calibrate(questions: Sequence, model) -> tuple[float, float]:
         relevant = set(q.extra.get("relevant_profile_ids", []))
         others = [p.text for p in q.profile if p.id not in relevant]
         if others:
-            off.extend((aspects @ model.encode(others, normalize_embeddings=True).T).ravel())
-        narrative.extend((aspects @ model.encode([q.narrative], normalize_embeddings=True).T).ravel())
+            off.extend((aspects @ model.encode(others, normalize_embeddings=True, show_progress_bar=False).T).ravel())
+        narrative.extend(
+            (aspects @ model.encode([q.narrative], normalize_embeddings=True, show_progress_bar=False).T).ravel()
+        )
     return float(np.percentile(off, 95)), float(np.median(narrative))
 
 
@@ -84,8 +86,14 @@ class EmbeddingJudge(Judge):
     def _judge_uncached(self, pairs: list[Pair], texts: list[str]) -> list[Judgement]:
         responses = list(dict.fromkeys(p.response for p in pairs))
         aspects = list(dict.fromkeys(aspect_text(p.aspect, p.reason, p.evidence) for p in pairs))
-        r = dict(zip(responses, self.model.encode(responses, normalize_embeddings=True), strict=True))
-        a = dict(zip(aspects, self.model.encode(aspects, normalize_embeddings=True), strict=True))
+        r = dict(
+            zip(
+                responses, self.model.encode(responses, normalize_embeddings=True, show_progress_bar=False), strict=True
+            )
+        )
+        a = dict(
+            zip(aspects, self.model.encode(aspects, normalize_embeddings=True, show_progress_bar=False), strict=True)
+        )
         out = []
         for p in pairs:
             if not p.response.strip():

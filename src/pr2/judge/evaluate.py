@@ -25,6 +25,13 @@ def evaluate_file(
     return report
 
 
+def score_and_write(questions, answers: dict[str, str], score_addr: str | Path, judge: Judge) -> ScoreReport:
+    """Score answers already in memory (pr2 run --judge-model, the demo) and write the scores file."""
+    report = score_questions(questions, answers, judge)
+    write_json_atomic(score_addr, report.to_record())
+    return report
+
+
 def summary_lines(report: ScoreReport) -> list[str]:
     lines = [f"{c}: {v:.4f}" for c, v in report.per_category.items()]
     if report.macro is not None:

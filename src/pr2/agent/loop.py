@@ -1,0 +1,217 @@
+"""The batched PR² loop: every turn is one generate call over all unfinished episodes of the batch.
+
+Episodes work in token ids where the back end allows (hf, vllm), so a trajectory holds exactly the sampled ids
+and the inserted information ids, and the loss mask follows from the segments.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from pr2.agent.protocol import (
+    AgentConfig,
+    answer_now_note,
+    build_messages,
+    extract_answer,
+    extract_search,
+    format_information,
+)
+from pr2.agent.trajectory import Segment, Trajectory
+from pr2.data.schema import Question
+from pr2.errors import PR2Error
+from pr2.generation.base import Generator, SamplingParams
+from pr2.generation.chat import apply_chat_template
+from pr2.retrieval import ProfileIndex, Retriever
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoopTimings:
+    """Where the loop's time went (seconds), for the speed benchmark and the run summary."""
+
+    generation: float = 0.0
+    retrieval: float = 0.0
+    total: float = 0.0
+
+
+@dataclass
+class _Episode:
+    question: Question
+    index: ProfileIndex
+    traj: Trajectory
+    shown: set[str] = field(default_factory=set)
+    told_to_answer: bool = False
+
+    @property
+    def length(self) -> int:
+        return len(self.traj.prompt_ids) + sum(len(s.token_ids) for s in self.traj.segments)
+
+
+def agent_tokenizer(generator: Generator, tokenizer=None):
+    tokenizer = tokenizer or getattr(generator, "tokenizer", None)
+    if tokenizer is None:
+        from transformers import AutoTokenizer
+
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(generator.model_name)
+        except Exception as err:
+            raise PR2Error(
+                f"the agent loop needs the tokenizer of model {generator.model_name!r} (to count its budget "
+                f"and record token ids); it could not be loaded: {str(err).splitlines()[0]}"
+            ) from None
+    return tokenizer
+
+
+def run_agent(
+    questions: Sequence[Question],
+    generator: Generator,
+    config: AgentConfig,
+    *,
+    retriever: Retriever | None = None,
+    tokenizer=None,
+    timings: LoopTimings | None = None,
+    on_batch=None,
+) -> list[Trajectory]:
+    """Run the PR² loop for `questions`, `config.batch_size` at a time; `on_batch(trajectories)` after each batch."""
+    from pr2.retrieval import load_retriever
+
+    tokenizer = agent_tokenizer(generator, tokenizer)
+    retriever = retriever or load_retriever(config.retriever)
+    timings = timings if timings is not None else LoopTimings()
+    out: list[Trajectory] = []
+    for start in range(0, len(questions), config.batch_size):
+        batch = _run_batch(
+            questions[start : start + config.batch_size], generator, tokenizer, retriever, config, timings
+        )
+        out.extend(batch)
+        if on_batch is not None:
+            on_batch(batch)
+    return out
+
+
+def _run_batch(questions, generator, tokenizer, retriever, config: AgentConfig, timings: LoopTimings):
+    began = time.perf_counter()
+    token_in = hasattr(generator, "encode_prompt")
+    episodes = []
+    for q in questions:
+        t0 = time.perf_counter()
+        pool = q.profile[: config.candidate_pool] if config.candidate_pool else q.profile
+        index = ProfileIndex(pool, retriever)  # this user's own profile only
+        timings.retrieval += time.perf_counter() - t0
+        prompt_ids = apply_chat_template(tokenizer, build_messages(q.question, config))
+        if config.prefill:
+            prompt_ids += tokenizer(config.prefill, add_special_tokens=False)["input_ids"]
+        episodes.append(_Episode(q, index, Trajectory(q.id, prompt_ids)))
+
+    def encode(text: str) -> list[int]:
+        return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def truncate(text: str) -> str:
+        ids = encode(text)
+        return text if len(ids) <= config.item_tokens else tokenizer.decode(ids[: config.item_tokens]) + " …"
+
+    turn = 0
+    while True:
+        for e in episodes:
+            if e.traj.ended is None and e.length >= config.max_model_len - 1:
+                e.traj.ended = "length"
+        active = [e for e in episodes if e.traj.ended is None]
+        if not active:
+            break
+        ids = [e.traj.prompt_ids + e.traj.completion_ids for e in active]
+        prompts = ids if token_in else [tokenizer.decode(x) for x in ids]
+        params = SamplingParams(
+            temperature=config.temperature,
+            top_p=config.top_p,
+            max_tokens=config.max_turn_tokens,
+            stop=(config.search_close, config.answer_close),
+            seed=None if config.seed is None else config.seed + turn,
+            logprobs=True,
+        )
+        t0 = time.perf_counter()
+        completions = generator.generate(prompts, params)
+        timings.generation += time.perf_counter() - t0
+        for e, c in zip(active, completions, strict=True):
+            t0 = time.perf_counter()
+            _advance(e, c, config, tokenizer, encode, truncate)
+            timings.retrieval += time.perf_counter() - t0
+        turn += 1
+    timings.total += time.perf_counter() - began
+    return [e.traj for e in episodes]
+
+
+def _advance(e: _Episode, c, config: AgentConfig, tokenizer, encode, truncate) -> None:
+    """Apply one completion to its episode: record it, then answer, search, or carry on."""
+    text = c.text
+    ids = list(c.token_ids) if c.token_ids is not None else encode(text)
+    logprobs = c.logprobs if c.logprobs is not None and len(c.logprobs) == len(ids) else None
+    room = config.max_model_len - e.length
+    cut = len(ids) > room
+    if cut:
+        ids, logprobs = ids[:room], (logprobs[:room] if logprobs else None)
+        text = tokenizer.decode(ids, skip_special_tokens=True)
+    # The episode so far as the model sees it (the prefill may have opened a tag this turn closes); tags
+    # count from the last inserted information on, so a turn only answers or searches for itself.
+    before = (config.prefill or "") + e.traj.text
+    turn_text = (
+        before[before.rfind(config.info_close) + len(config.info_close) :] if config.info_close in before else before
+    )
+    open_search = (
+        c.stop_string is None
+        and c.finish_reason == "eos"
+        and (turn_text + text).rfind(config.search_open) > (turn_text + text).rfind(config.search_close)
+    )
+    if open_search:  # a server that drops stop strings without naming them
+        text += config.search_close
+        extra = encode(config.search_close)
+        ids, logprobs = ids + extra, (logprobs + [0.0] * len(extra) if logprobs else None)
+    e.traj.segments.append(Segment("model", text, ids, logprobs))
+    turn_text += text
+
+    answer = extract_answer(turn_text, config)
+    if answer is not None:
+        e.traj.answer = answer
+        e.traj.ended = "length" if cut else "answer"
+        return
+    if cut:
+        e.traj.ended = "length"
+        return
+    query = extract_search(turn_text, config)
+    searched = (c.stop_string == config.search_close or open_search) and query is not None
+    if searched:
+        if len(e.traj.searches) >= config.max_searches:
+            if e.told_to_answer:
+                e.traj.ended = "search_limit"
+                return
+            _insert(e, answer_now_note(config, "You have used all your searches."), encode, config)
+            e.told_to_answer = True
+            return
+        exclude = e.shown if config.skip_shown else ()
+        hits = e.index.search(query, config.top_k, exclude=exclude)
+        e.shown.update(h.id for h in hits)
+        e.traj.searches.append(query)
+        e.traj.retrieved_ids.append([h.id for h in hits])
+        info = format_information(hits, truncate, config)
+        last = len(e.traj.searches) >= config.max_searches
+        near_budget = config.max_model_len - e.length - len(encode(info)) < 2 * config.max_turn_tokens
+        if last or near_budget:
+            why = "That was your last search." if last else "You are close to the length limit."
+            info = info.rstrip("\n") + answer_now_note(config, why)
+            e.told_to_answer = True
+        _insert(e, info, encode, config)
+        return
+    if c.finish_reason == "eos":
+        e.traj.ended = "no_answer"  # stopped without an <answer>: counted, answer left empty
+    # finish_reason "length": the turn ran out of tokens mid-thought; the next turn continues it.
+
+
+def _insert(e: _Episode, text: str, encode, config: AgentConfig) -> None:
+    ids = encode(text)
+    if e.length + len(ids) >= config.max_model_len:
+        e.traj.ended = "length"
+        return
+    e.traj.segments.append(Segment("information", text, ids))

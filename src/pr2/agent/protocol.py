@@ -1,0 +1,136 @@
+"""The PR² protocol: tags, the system prompt with its worked example, and reading the policy's output."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from pr2.data.schema import ProfileItem
+
+
+@dataclass
+class AgentConfig:
+    """How the agent loop runs (every limit of one episode)."""
+
+    top_k: int = 3
+    """Profile items inserted per search."""
+    max_searches: int = 4
+    """Searches allowed per question; at the limit the model is told to answer now."""
+    max_turn_tokens: int = 256
+    """New tokens per generation turn."""
+    max_model_len: int = 2048
+    """Total token budget of prompt plus everything generated and inserted (`--max-model-len`)."""
+    item_tokens: int = 128
+    """Each inserted profile item is cut to this many tokens."""
+    candidate_pool: int | None = None
+    """Search only the first K items of a profile already ranked by `pr2 rank` (None: the whole profile)."""
+    skip_shown: bool = True
+    """Items already shown in this episode are not shown again."""
+    example_turn: bool = True
+    """Show one worked example episode before the question (small models need it; large ones do not)."""
+    prefill: str | None = "<think>"
+    """Text the assistant turn starts with (part of the prompt, never trained on); None for none. Starting
+    inside <think> tripled SmolLM2-135M's search rate on the sample (12% to 38% of 8 trajectories)."""
+    retriever: str = "minilm"
+    """How search ranks the profile: bm25, minilm, contriever, or an encoder's Hub id / path."""
+    temperature: float = 0.0
+    """Sampling temperature of the policy (0 = greedy)."""
+    top_p: float = 1.0
+    """Nucleus sampling mass of the policy."""
+    seed: int | None = 0
+    """Seed for sampling."""
+    batch_size: int = 16
+    """Questions advanced together; each turn is one generate call over the unfinished ones."""
+    think_open: str = "<think>"
+    think_close: str = "</think>"
+    search_open: str = "<search>"
+    search_close: str = "</search>"
+    info_open: str = "<information>"
+    info_close: str = "</information>"
+    answer_open: str = "<answer>"
+    answer_close: str = "</answer>"
+
+
+SYSTEM_PROMPT = """\
+You answer a person's question so that the answer fits them. You cannot see their history, but you can search it: \
+it holds their earlier posts, which tell you their situation, tools, limits and tastes.
+
+Work step by step:
+- Think inside {think_open} {think_close} about what you need to know about this person.
+- To search their history, write {search_open} a short query {search_close}. You will get their most relevant \
+posts inside {info_open} {info_close}. Search again if you need more ({max_searches} searches at most).
+- When you know enough, write the final answer inside {answer_open} {answer_close}: specific to this person, \
+using what you found."""
+
+EXAMPLE_QUESTION = "Which running shoes should I buy?"
+EXAMPLE_EPISODE = """\
+{think_open}Good shoes depend on this person's feet and running. I should check their history.{think_close}
+{search_open}running shoes feet knee pain{search_close}
+
+{info_open}
+[1] Which running shoes for flat feet? I overpronate a lot and my knees ache after 5 km.
+{info_close}
+
+{think_open}They have flat feet, overpronate, and their knees hurt after 5 km.{think_close}
+{answer_open}Since you overpronate on flat feet and your knees ache after 5 km, choose stability shoes with firm \
+arch support, get fitted at a running shop, and build distance slowly past 5 km.{answer_close}"""
+
+
+def tags(config: AgentConfig) -> dict[str, str]:
+    return {
+        k: getattr(config, k)
+        for k in (
+            "think_open",
+            "think_close",
+            "search_open",
+            "search_close",
+            "info_open",
+            "info_close",
+            "answer_open",
+            "answer_close",
+        )
+    }
+
+
+def build_messages(question: str, config: AgentConfig) -> list[dict[str, str]]:
+    t = tags(config)
+    messages = [{"role": "system", "content": SYSTEM_PROMPT.format(max_searches=config.max_searches, **t)}]
+    if config.example_turn:
+        messages += [
+            {"role": "user", "content": EXAMPLE_QUESTION},
+            {"role": "assistant", "content": EXAMPLE_EPISODE.format(**t)},
+        ]
+    messages.append({"role": "user", "content": question})
+    return messages
+
+
+def extract_answer(text: str, config: AgentConfig) -> str | None:
+    """The text of the first <answer>…</answer> (or of an <answer> left open at the end), else None."""
+    start = text.find(config.answer_open)
+    if start < 0:
+        return None
+    body = text[start + len(config.answer_open) :]
+    end = body.find(config.answer_close)
+    return (body if end < 0 else body[:end]).strip()
+
+
+def extract_search(text: str, config: AgentConfig) -> str | None:
+    """The query of the last <search>…</search> in a turn that stopped on the search tag."""
+    pattern = re.escape(config.search_open) + r"(.*?)" + re.escape(config.search_close)
+    found = re.findall(pattern, text, flags=re.DOTALL)
+    return found[-1].strip() if found else None
+
+
+def format_information(items: list[ProfileItem], truncate, config: AgentConfig) -> str:
+    if not items:
+        body = "(no further posts match this search)"
+    else:
+        body = "\n".join(f"[{i}] {truncate(item.text)}" for i, item in enumerate(items, start=1))
+    return f"\n\n{config.info_open}\n{body}\n{config.info_close}\n\n"
+
+
+def answer_now_note(config: AgentConfig, why: str) -> str:
+    return (
+        f"\n\n{config.info_open}\n{why} Do not search again: write your final answer now inside "
+        f"{config.answer_open} {config.answer_close}.\n{config.info_close}\n\n"
+    )

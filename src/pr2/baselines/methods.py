@@ -1,0 +1,131 @@
+"""Baselines in the LaMP-QA setting, answering in the same output format as the agent.
+
+- none: the question alone.
+- rag: the top-k posts of the user's profile for the question (default 10, as in the LaMP-QA paper) in the prompt.
+- planpers: a planner model first writes the aspects this user likely expects (from the question and the top-k
+  posts); the answer is then generated with that plan and the same posts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+from pr2.data.schema import Question
+from pr2.errors import PR2Error
+from pr2.generation.base import Generator, SamplingParams
+from pr2.retrieval import ProfileIndex, Retriever
+
+METHODS = ("none", "rag", "planpers")
+
+
+@dataclass
+class BaselineConfig:
+    """How a baseline answers."""
+
+    method: str = "rag"
+    """none, rag or planpers."""
+    top_k: int = 10
+    """Profile posts in the prompt (rag, planpers)."""
+    retriever: str = "minilm"
+    """Ranks the profile against the question: bm25, minilm, contriever, an encoder id/path, or `ranked` to take
+    the profile order as given (a file from `pr2 rank`)."""
+    item_tokens: int = 256
+    """Each post is cut to this many tokens (characters/4 where no tokenizer is at hand)."""
+    max_tokens: int = 512
+    """Tokens of the answer (and of the plan)."""
+    temperature: float = 0.1
+    """Sampling temperature (LaMP-QA's baselines use 0.1)."""
+    seed: int | None = 0
+    batch_size: int = 16
+    """Questions per generate call."""
+
+
+@dataclass
+class BaselineOutput:
+    id: str
+    answer: str
+    method: str
+    context_ids: list[str] = field(default_factory=list)
+    plan: str | None = None
+
+    def to_record(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_record(cls, record: dict) -> BaselineOutput:
+        return cls(**{k: record[k] for k in ("id", "answer", "method", "context_ids", "plan") if k in record})
+
+
+NONE_SYSTEM = "You are a helpful assistant. Answer the person's question."
+PERSONAL_SYSTEM = (
+    "You are a helpful assistant. Answer the person's question so that the answer fits them: use "
+    "what their earlier posts tell you about their situation, constraints and preferences."
+)
+PLAN_PROMPT = (
+    "Here are earlier posts by a person:\n{posts}\n\nThey now ask: {question}\n\nList, one per line, the "
+    "aspects this particular person would expect a good answer to cover. Write only the list."
+)
+ANSWER_PROMPT = "Earlier posts by this person:\n{posts}\n\n{plan}Their question: {question}"
+
+
+def _posts(items, cut) -> str:
+    return "\n".join(f"[{i}] {cut(item.text)}" for i, item in enumerate(items, start=1)) or "(none)"
+
+
+def _top_items(q: Question, config: BaselineConfig, retriever: Retriever | None):
+    if config.retriever == "ranked" or retriever is None:
+        return q.profile[: config.top_k]
+    return ProfileIndex(q.profile, retriever).search(q.question, config.top_k)
+
+
+def run_baseline(
+    questions: Sequence[Question],
+    generator: Generator,
+    config: BaselineConfig,
+    *,
+    retriever: Retriever | None = None,
+    planner: Generator | None = None,
+) -> list[BaselineOutput]:
+    if config.method not in METHODS:
+        raise PR2Error(f"unknown baseline method {config.method!r}; choose from {', '.join(METHODS)}")
+    tokenizer = getattr(generator, "tokenizer", None)
+
+    def cut(text: str) -> str:
+        if tokenizer is None:
+            return text[: 4 * config.item_tokens]
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        return text if len(ids) <= config.item_tokens else tokenizer.decode(ids[: config.item_tokens]) + " …"
+
+    params = SamplingParams(temperature=config.temperature, max_tokens=config.max_tokens, seed=config.seed)
+    if config.method == "none":
+        prompts = [
+            [{"role": "system", "content": NONE_SYSTEM}, {"role": "user", "content": q.question}] for q in questions
+        ]
+        return [
+            BaselineOutput(q.id, c.text.strip(), "none")
+            for q, c in zip(questions, generator.generate(prompts, params), strict=True)
+        ]
+    if retriever is None and config.retriever != "ranked":
+        from pr2.retrieval import load_retriever
+
+        retriever = load_retriever(config.retriever)
+    items = [_top_items(q, config, retriever) for q in questions]
+    plans = [""] * len(questions)
+    if config.method == "planpers":
+        planner = planner or generator
+        plan_prompts = [
+            [{"role": "user", "content": PLAN_PROMPT.format(posts=_posts(it, cut), question=q.question)}]
+            for q, it in zip(questions, items, strict=True)
+        ]
+        plans = [c.text.strip() for c in planner.generate(plan_prompts, params)]
+    prompts = []
+    for q, it, plan in zip(questions, items, plans, strict=True):
+        plan_text = f"Aspects they expect the answer to cover:\n{plan}\n\n" if plan else ""
+        content = ANSWER_PROMPT.format(posts=_posts(it, cut), plan=plan_text, question=q.question)
+        prompts.append([{"role": "system", "content": PERSONAL_SYSTEM}, {"role": "user", "content": content}])
+    completions = generator.generate(prompts, params)
+    return [
+        BaselineOutput(q.id, c.text.strip(), config.method, [i.id for i in it], plan or None)
+        for q, it, plan, c in zip(questions, items, plans, completions, strict=True)
+    ]

@@ -1,0 +1,133 @@
+"""The agent loop with the real bundled SmolLM2 (and a scripted policy where exact limits are checked)."""
+
+import pytest
+
+from pr2.agent import AgentConfig, run_agent
+from pr2.data import sample_questions
+from pr2.data.schema import ProfileItem, Question
+from pr2.generation.base import Completion
+from pr2.retrieval import load_retriever
+
+# Starting the turn inside a search makes the real model write a query and stop at </search> deterministically.
+FORCED_SEARCH = "<think>I should look at what this person wrote before.</think>\n<search>"
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    return load_retriever("minilm")
+
+
+class CountingGenerator:
+    def __init__(self, inner):
+        self.inner, self.calls = inner, []
+        self.model_name, self.tokenizer = inner.model_name, inner.tokenizer
+
+    def encode_prompt(self, prompt):
+        return self.inner.encode_prompt(prompt)
+
+    def generate(self, prompts, params):
+        self.calls.append(len(prompts))
+        return self.inner.generate(prompts, params)
+
+
+@pytest.fixture(scope="module")
+def forced_run(hf_generator, minilm):
+    questions = sample_questions("test")[:3]
+    counting = CountingGenerator(hf_generator)
+    config = AgentConfig(prefill=FORCED_SEARCH, max_model_len=700, max_turn_tokens=64, max_searches=2, seed=0,
+                         temperature=0.7)
+    return questions, counting, run_agent(questions, counting, config, retriever=minilm)
+
+
+def test_generation_stops_at_search_and_information_follows(forced_run, hf_generator):
+    _, _, trajectories = forced_run
+    for t in trajectories:
+        assert t.searches  # the forced first search
+        infos = [i for i, s in enumerate(t.segments) if s.kind == "information"]
+        assert len(infos) >= len(t.searches)
+        for i in infos:  # every insertion follows a turn that stopped right at </search>
+            assert t.segments[i - 1].kind == "model" and t.segments[i - 1].text.endswith("</search>")
+            assert t.segments[i].text.strip().startswith("<information>")
+        assert t.searches[0] in (FORCED_SEARCH + t.text)
+
+
+def test_information_comes_from_that_users_profile(forced_run):
+    questions, _, trajectories = forced_run
+    for q, t in zip(questions, trajectories, strict=True):
+        own = {p.id: p.text for p in q.profile}
+        shown = [i for ids in t.retrieved_ids for i in ids]
+        assert shown and set(shown) <= set(own)
+        assert len(shown) == len(set(shown))  # items already shown are skipped
+        info = next(s.text for s in t.segments if s.kind == "information")
+        assert own[t.retrieved_ids[0][0]][:40] in info
+        assert len(t.retrieved_ids[0]) == 3
+
+
+def test_masks_and_logprobs_align_with_ids(forced_run, hf_generator):
+    _, _, trajectories = forced_run
+    for t in trajectories:
+        ids, mask, lps = t.completion_ids, t.loss_mask, t.completion_logprobs
+        assert len(ids) == len(mask) == len(lps) > 0
+        pos = 0
+        for s in t.segments:
+            assert mask[pos : pos + len(s.token_ids)] == [int(s.kind == "model")] * len(s.token_ids)
+            if s.kind == "model":
+                assert hf_generator.tokenizer.decode(s.token_ids, skip_special_tokens=True) == s.text
+                assert all(lp <= 0 for lp in s.logprobs)
+            pos += len(s.token_ids)
+        assert 0 in mask and 1 in mask
+
+
+def test_each_turn_is_one_batched_call_and_budget_ends_episodes(forced_run):
+    _, counting, trajectories = forced_run
+    assert counting.calls[0] == 3
+    assert counting.calls == sorted(counting.calls, reverse=True)  # finished episodes leave the batch
+    for t in trajectories:
+        assert t.ended in ("answer", "length", "search_limit", "no_answer")
+        assert len(t.prompt_ids) + len(t.completion_ids) <= 700
+        assert len(t.searches) <= 2
+        if t.ended != "answer":
+            assert t.answer == "" or t.ended == "length"
+
+
+class ScriptedPolicy:
+    """Always searches (or answers when told to): exact checks of the loop's limits."""
+
+    model_name = "scripted"
+
+    def __init__(self, tokenizer, obey: bool):
+        self.tokenizer, self.obey, self.turns = tokenizer, obey, 0
+
+    def generate(self, prompts, params):
+        self.turns += 1
+        out = []
+        for p in prompts:
+            told = isinstance(p, str) and p.rstrip().endswith("</information>") and "Do not search again" in p[-300:]
+            text = "<answer>Fine.</answer>" if (self.obey and told) else f"<search>query {self.turns}</search>"
+            stop = "</answer>" if text.endswith("</answer>") else "</search>"
+            out.append(Completion(text, None, None, "stop", stop))
+        return out
+
+
+def _question(n_posts=10):
+    return Question(
+        "u1", "How do I paint skies?", "", [ProfileItem(f"p{i}", f"post {i} about skies") for i in range(n_posts)], []
+    )
+
+
+def test_search_limit_tells_the_model_to_answer_then_ends(hf_generator, minilm):
+    config = AgentConfig(max_searches=2, prefill=None, max_model_len=4000)
+    (t,) = run_agent([_question()], ScriptedPolicy(hf_generator.tokenizer, obey=False), config, retriever=minilm)
+    assert t.ended == "search_limit" and t.answer == "" and len(t.searches) == 2
+    assert "That was your last search" in t.segments[3].text
+    (t,) = run_agent([_question()], ScriptedPolicy(hf_generator.tokenizer, obey=True), config, retriever=minilm)
+    assert t.ended == "answer" and t.answer == "Fine." and len(t.searches) == 2
+
+
+def test_candidate_pool_and_empty_profile(hf_generator, minilm):
+    config = AgentConfig(max_searches=3, prefill=None, candidate_pool=4, top_k=3)
+    (t,) = run_agent([_question()], ScriptedPolicy(hf_generator.tokenizer, obey=False), config, retriever=minilm)
+    shown = [i for ids in t.retrieved_ids for i in ids]
+    assert set(shown) == {"p0", "p1", "p2", "p3"}  # only the first 4 of the ranked profile, none twice
+    (t,) = run_agent([_question(0)], ScriptedPolicy(hf_generator.tokenizer, obey=True), config, retriever=minilm)
+    assert t.retrieved_ids[0] == [] and "no further posts" in t.segments[1].text
