@@ -404,6 +404,28 @@ def demo(
     run_demo(output_address, limit=limit, echo=typer.echo)
 
 
+@app.command()
+@one_line_errors
+def train(
+    config: Path | None = _opt(None, "config", "YAML config (pr2 TrainConfig and TRL GRPOConfig fields)."),
+    set_: list[str] = typer.Option([], "--set", help="key=value override (repeatable), e.g. --set max_steps=10."),
+    resume_from_checkpoint: str | None = _opt(None, "resume_from_checkpoint", "Checkpoint folder to continue from."),
+    warm_start: bool = _opt(False, "warm-start", "Rejection-sampling fine-tuning before GRPO."),
+) -> None:
+    """Train the PR² policy with GRPO (TRL): multi-turn rollouts with profile search, personalized reward."""
+    from pr2.train import load_train_config
+    from pr2.train.trainer import train as run_training
+
+    cfg = load_train_config(config, set_)
+    if warm_start:
+        cfg.warm_start = True
+    result = run_training(cfg, resume_from_checkpoint=resume_from_checkpoint)
+    typer.echo(
+        f"trained {result.global_step} steps; adapter: {result.adapter_dir}; metrics: "
+        f"{result.output_dir / 'metrics.jsonl'} (plot: pr2 report train {result.output_dir})"
+    )
+
+
 def main() -> None:
     app()
 

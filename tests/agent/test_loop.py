@@ -34,8 +34,9 @@ class CountingGenerator:
 def forced_run(hf_generator, minilm):
     questions = sample_questions("test")[:3]
     counting = CountingGenerator(hf_generator)
-    config = AgentConfig(prefill=FORCED_SEARCH, max_model_len=700, max_turn_tokens=64, max_searches=2, seed=0,
-                         temperature=0.7)
+    config = AgentConfig(
+        prefill=FORCED_SEARCH, max_model_len=700, max_turn_tokens=64, max_searches=2, seed=0, temperature=0.7
+    )
     return questions, counting, run_agent(questions, counting, config, retriever=minilm)
 
 

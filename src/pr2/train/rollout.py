@@ -1,0 +1,165 @@
+"""TRL `rollout_func`: the PR² agent loop for every prompt TRL hands over.
+
+TRL (1.16) passes each prompt already repeated `num_generations` times and wants one completion per prompt it
+passes. Our dataset's prompt is the question id; the loop looks the question up, so a search only ever reaches that
+question's own profile. Returned per completion: the prompt ids, all turns' ids in order (model and inserted
+information), the sampling logprobs, and `env_mask` (0 exactly on information tokens: never trained on).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from contextlib import contextmanager
+
+from pr2.agent import AgentConfig, Trajectory, run_agent
+from pr2.data.schema import Question
+from pr2.errors import PR2Error
+from pr2.generation.base import Completion, SamplingParams
+from pr2.generation.hf import HFGenerator
+
+log = logging.getLogger(__name__)
+
+
+class PolicyGenerator:
+    """Generates with the model being trained (no vLLM): the same code path trains on a CPU."""
+
+    def __init__(self, trainer, tokenizer) -> None:
+        self.trainer, self.tokenizer = trainer, tokenizer
+        self.model_name = "policy"
+
+    def encode_prompt(self, prompt):
+        return list(prompt)
+
+    @contextmanager
+    def _model(self):
+        from trl.models import unwrap_model_for_generation
+
+        model = self.trainer.model_wrapped
+        was_training = model.training
+        model.eval()
+        try:
+            with unwrap_model_for_generation(model, self.trainer.accelerator) as unwrapped:
+                yield unwrapped
+        finally:
+            model.train(was_training)
+
+    def generate(self, prompts, params: SamplingParams) -> list[Completion]:
+        with self._model() as model:
+            return HFGenerator(model, self.tokenizer, model_name="policy", batch_size=len(prompts)).generate(
+                prompts, params
+            )
+
+
+class TRLVLLMGenerator:
+    """Generates with TRL's vLLM engine (colocated `LLM` or the `trl vllm-serve` client), weights kept in sync by TRL.
+
+    Needs vLLM (a GPU machine); not exercised by the CPU test suite.
+    """
+
+    def __init__(self, trainer, tokenizer) -> None:
+        self.engine, self.tokenizer = trainer.vllm_generation, tokenizer
+        self.model_name = "policy"
+
+    def encode_prompt(self, prompt):
+        return list(prompt)
+
+    def generate(self, prompts, params: SamplingParams) -> list[Completion]:
+        kwargs = {"stop": list(params.stop) or None, "include_stop_str_in_output": True}
+        if self.engine.mode == "server":
+            out = self.engine.vllm_client.generate(
+                prompts=[list(p) for p in prompts],
+                n=params.n,
+                temperature=params.temperature,
+                top_p=params.top_p,
+                max_tokens=params.max_tokens,
+                logprobs=0,
+                generation_kwargs=kwargs,
+            )
+            ids_list, lps = out["completion_ids"], [[x[0] for x in row] for row in out["logprobs"]]
+        else:
+            from vllm import SamplingParams as VSamplingParams
+
+            sp = VSamplingParams(
+                n=params.n,
+                temperature=params.temperature,
+                top_p=params.top_p,
+                max_tokens=params.max_tokens,
+                logprobs=0,
+                seed=params.seed,
+                **kwargs,
+            )
+            results = self.engine.llm.generate([{"prompt_token_ids": list(p)} for p in prompts], sp, use_tqdm=False)
+            outs = [o for r in results for o in r.outputs]
+            ids_list = [list(o.token_ids) for o in outs]
+            lps = [[step[t].logprob for step, t in zip(o.logprobs, o.token_ids, strict=True)] for o in outs]
+        completions = []
+        for ids, lp in zip(ids_list, lps, strict=True):
+            text = self.tokenizer.decode(ids, skip_special_tokens=True)
+            stop = next((s for s in params.stop if text.endswith(s)), None)
+            eos = bool(ids) and ids[-1] == self.tokenizer.eos_token_id
+            reason = "stop" if stop else ("eos" if eos else "length")
+            completions.append(Completion(text, ids, lp, reason, stop))
+        return completions
+
+
+def check_rollout(trajectories: Sequence[Trajectory]) -> None:
+    """Ids, logprobs and mask of every completion have one entry per token (TRL would misalign them otherwise)."""
+    for t in trajectories:
+        n = len(t.completion_ids)
+        if not (len(t.loss_mask) == len(t.completion_logprobs) == n):
+            raise AssertionError(
+                f"rollout of {t.question_id}: ids {n}, mask {len(t.loss_mask)}, "
+                f"logprobs {len(t.completion_logprobs)} differ"
+            )
+
+
+def make_rollout_func(
+    questions: dict[str, Question], agent_config: AgentConfig, retriever, tokenizer, recorder: list | None = None
+):
+    """The function TRL calls with (prompts, trainer); `recorder` (a list) receives each step's trajectories."""
+
+    def rollout(prompts: list, trainer) -> dict:
+        try:
+            batch = [questions[str(p)] for p in prompts]
+        except KeyError as err:
+            raise PR2Error(f"rollout: prompt {err} is not a training question id") from None
+        args = trainer.args
+        config = AgentConfig(
+            **{
+                **agent_config.__dict__,
+                "temperature": args.temperature,
+                "top_p": args.top_p,
+                "batch_size": len(batch),
+                "seed": None,
+            }
+        )
+        generator = (
+            TRLVLLMGenerator(trainer, tokenizer)
+            if getattr(trainer, "use_vllm", False)
+            else PolicyGenerator(trainer, tokenizer)
+        )
+        trajectories = run_agent(batch, generator, config, retriever=retriever, tokenizer=tokenizer)
+        check_rollout(trajectories)
+        if recorder is not None:
+            recorder.append(trajectories)
+        empty = [not t.completion_ids for t in trajectories]
+        if any(empty):  # TRL cannot train on an empty completion; an eos token stands in (scored 0 anyway)
+            for t, e in zip(trajectories, empty, strict=True):
+                if e:
+                    from pr2.agent import Segment
+
+                    t.segments.append(Segment("model", "", [tokenizer.eos_token_id], [0.0]))
+        return {
+            "prompt_ids": [t.prompt_ids for t in trajectories],
+            "completion_ids": [t.completion_ids for t in trajectories],
+            "logprobs": [t.completion_logprobs for t in trajectories],
+            "env_mask": [t.loss_mask for t in trajectories],
+            # forwarded to the reward functions, one value per completion
+            "answer": [t.answer for t in trajectories],
+            "question_id": [t.question_id for t in trajectories],
+            "searches": [len(t.searches) for t in trajectories],
+            "ended": [t.ended for t in trajectories],
+        }
+
+    return rollout

@@ -1,0 +1,108 @@
+"""The CPU smoke config trains, checkpoints, resumes, writes metrics and plots; rollouts keep their invariants."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pr2.data.io import read_jsonl
+from pr2.train import load_train_config
+from pr2.train.trainer import train
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory, smollm2_dir):
+    out = tmp_path_factory.mktemp("smoke")
+    recorder = []
+    config = load_train_config(
+        ROOT / "configs" / "cpu-smoke.yaml", [f"output_dir={out}", "max_steps=2", "save_steps=1"]
+    )
+    result = train(config, recorder=recorder)
+    return out, result, recorder, config
+
+
+def test_rollouts_return_one_completion_per_prompt_with_aligned_masks(smoke_run):
+    _, _, recorder, config = smoke_run
+    assert len(recorder) == 2
+    for step in recorder:
+        assert len(step) == config.trl["num_generations"]  # TRL passes each prompt repeated num_generations times
+        assert len({t.question_id for t in step}) == 1
+        for t in step:
+            assert len(t.completion_ids) == len(t.loss_mask) == len(t.completion_logprobs)
+            for seg in t.segments:
+                assert (seg.kind == "model") == (seg.logprobs is not None)
+
+
+def test_checkpoints_metrics_plots_and_adapter(smoke_run, tmp_path):
+    out, result, _, _ = smoke_run
+    assert result.global_step == 2
+    assert (out / "checkpoint-1").is_dir() and (out / "checkpoint-2").is_dir()
+    rows = read_jsonl(out / "metrics.jsonl")
+    assert [r["step"] for r in rows] == [1, 2]
+    for key in (
+        "reward_mean",
+        "reward_std",
+        "r_minus_r_np",
+        "searches_per_trajectory",
+        "answer_rate",
+        "completion_length",
+        "kl",
+        "entropy",
+    ):
+        assert key in rows[0]
+    assert json.loads((out / "r_np.json").read_text())["r_np"]
+    assert (result.adapter_dir / "adapter_config.json").exists()
+    result_cli = subprocess.run(
+        [sys.executable, "-m", "pr2.cli", "report", "train", str(out)], capture_output=True, text=True, cwd=ROOT
+    )
+    assert result_cli.returncode == 0, result_cli.stderr
+    assert (out / "reward.png").read_bytes()[:4] == b"\x89PNG" and (out / "searches.png").exists()
+
+
+def test_resume_from_checkpoint_continues_the_run(smoke_run):
+    out, _, _, _ = smoke_run
+    config = load_train_config(
+        ROOT / "configs" / "cpu-smoke.yaml", [f"output_dir={out}", "max_steps=3", "save_steps=1"]
+    )
+    result = train(config, resume_from_checkpoint=str(out / "checkpoint-2"))
+    assert result.global_step == 3
+    assert [r["step"] for r in read_jsonl(out / "metrics.jsonl")] == [1, 2, 3]  # steps 1-2 not redone
+
+
+def test_trained_adapter_runs_with_pr2_run(smoke_run, tmp_path):
+    _, result, _, _ = smoke_run
+    from pr2.data import sample_path
+
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pr2.cli",
+            "run",
+            "--questions_address",
+            str(sample_path() / "Society_and_Culture_test.json"),
+            "--output_address",
+            str(tmp_path / "o"),
+            "--model",
+            "smollm2",
+            "--adapter",
+            str(result.adapter_dir),
+            "--limit",
+            "1",
+            "--max-model-len",
+            "400",
+            "--max-turn-tokens",
+            "32",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads((tmp_path / "o" / "responses.json").read_text()).keys() == {"sc-5"}
