@@ -26,8 +26,9 @@ COLUMNS = {
 class MetricsFile(TrainerCallback):
     """Appends a row per logged step; a resumed run skips steps already written."""
 
-    def __init__(self, output_dir: str | Path) -> None:
+    def __init__(self, output_dir: str | Path, rollout=None, rewards=None) -> None:
         self.path = Path(output_dir) / "metrics.jsonl"
+        self.rollout, self.rewards = rollout, rewards
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not logs or not state.is_world_process_zero or "rewards/personalized_reward/mean" not in logs:
@@ -37,4 +38,8 @@ class MetricsFile(TrainerCallback):
                 return
             row = {"step": state.global_step}
             row.update({ours: logs.get(theirs) for ours, theirs in COLUMNS.items()})
+            # Where the step's time went: rollout (agent loop + retrieval), judging, and the rest (optimisation).
+            row["step_seconds"] = logs.get("step_time")
+            row["rollout_seconds"] = getattr(self.rollout, "last_seconds", None)
+            row["judge_seconds"] = getattr(self.rewards, "last_judge_seconds", None)
             writer.write(row)

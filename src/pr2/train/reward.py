@@ -30,6 +30,7 @@ class RewardFunctions:
         self.questions, self.judge, self.r_np = questions, judge, r_np
         self.last_rewards: list[float] = []
         self.last_ids: list[str] = []
+        self.last_judge_seconds = 0.0
 
     def functions(self) -> tuple[list[Callable], list[float]]:
         def personalized_reward(prompts, completions, answer, question_id, **_):

@@ -9,6 +9,7 @@ information), the sampling logprobs, and `env_mask` (0 exactly on information to
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from contextlib import contextmanager
 
@@ -120,6 +121,7 @@ def make_rollout_func(
     """The function TRL calls with (prompts, trainer); `recorder` (a list) receives each step's trajectories."""
 
     def rollout(prompts: list, trainer) -> dict:
+        started = time.perf_counter()
         try:
             batch = [questions[str(p)] for p in prompts]
         except KeyError as err:
@@ -150,6 +152,7 @@ def make_rollout_func(
                     from pr2.agent import Segment
 
                     t.segments.append(Segment("model", "", [tokenizer.eos_token_id], [0.0]))
+        rollout.last_seconds = time.perf_counter() - started
         return {
             "prompt_ids": [t.prompt_ids for t in trajectories],
             "completion_ids": [t.completion_ids for t in trajectories],
@@ -162,4 +165,5 @@ def make_rollout_func(
             "ended": [t.ended for t in trajectories],
         }
 
+    rollout.last_seconds = 0.0
     return rollout
