@@ -176,6 +176,7 @@ def train(
             target_modules=config.lora_target_modules,
             task_type="CAUSAL_LM",
         )
+    rollout = make_rollout_func(by_id, agent_config(config), retriever, tokenizer, recorder)
     trainer = PR2GRPOTrainer(
         model=model,
         reward_funcs=funcs,
@@ -183,8 +184,8 @@ def train(
         train_dataset=dataset,
         processing_class=tokenizer,
         peft_config=peft_config,
-        callbacks=[MetricsFile(output_dir)],
-        rollout_func=make_rollout_func(by_id, agent_config(config), retriever, tokenizer, recorder),
+        callbacks=[MetricsFile(output_dir, rollout, rewards)],
+        rollout_func=rollout,
         pr2_advantage=config.advantage,
         pr2_rewards=rewards,
     )
