@@ -351,8 +351,7 @@ def baseline(
     trust_remote_code: bool = _opt(False, "trust-remote-code", "Allow the model's own code to run."),
 ) -> None:
     """Answer with a baseline (none, rag, planpers) in the same output format as `pr2 run`."""
-    from pr2.agent.run import run_into
-    from pr2.baselines import BaselineConfig, BaselineOutput, run_baseline
+    from pr2.baselines import BaselineConfig, run_baseline_file
 
     questions = _load_questions(questions_address, split, subsets, limit)
     config = BaselineConfig(
@@ -370,15 +369,7 @@ def baseline(
         from pr2.retrieval import load_retriever
 
         retr = load_retriever(retriever)
-    outputs, resumed = run_into(
-        output_address,
-        questions,
-        lambda batch: run_baseline(batch, generator, config, retriever=retr, planner=plan_gen),
-        records_name="outputs.jsonl",
-        from_record=BaselineOutput.from_record,
-        answer_of=lambda o: o.answer,
-        batch_size=batch_size,
-    )
+    outputs, resumed = run_baseline_file(questions, output_address, generator, config, retriever=retr, planner=plan_gen)
     typer.echo(f"{method}: {len(outputs)} answers ({resumed} resumed) -> {output_address / 'responses.json'}")
     _score_into(
         questions,

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pr2.agent import AgentConfig
-from pr2.agent.run import run_agent_file, run_into
-from pr2.baselines import BaselineConfig, BaselineOutput, run_baseline
+from pr2.agent.run import run_agent_file
+from pr2.baselines import BaselineConfig, run_baseline_file
 from pr2.data import sample_questions
 from pr2.generation import GeneratorConfig, load_generator
 from pr2.judge import JudgeConfig, build_judge
@@ -51,16 +51,7 @@ def run_demo(output_dir: str | Path, *, limit: int = 6, echo: Callable[[str], No
     agent = run_agent_file(questions, out / "pr2", generator, DEMO_AGENT, retriever=retriever, progress=False)
     for line in agent.summary.lines():
         echo(f"  PR² {line}")
-    rag, _ = run_into(
-        out / "rag",
-        questions,
-        lambda batch: run_baseline(batch, generator, DEMO_RAG, retriever=retriever),
-        records_name="outputs.jsonl",
-        from_record=BaselineOutput.from_record,
-        answer_of=lambda o: o.answer,
-        batch_size=DEMO_RAG.batch_size,
-        progress=False,
-    )
+    rag, _ = run_baseline_file(questions, out / "rag", generator, DEMO_RAG, retriever=retriever, progress=False)
     judge = build_judge(JudgeConfig(mode="embedding", cache_path=str(out / "judge-cache.jsonl")))
     score_and_write(
         questions, {t.question_id: t.answer for t in agent.trajectories}, out / "pr2" / "scores.json", judge

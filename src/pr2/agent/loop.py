@@ -21,7 +21,7 @@ from pr2.agent.protocol import (
 )
 from pr2.agent.trajectory import Segment, Trajectory
 from pr2.data.schema import Question
-from pr2.errors import PR2Error
+from pr2.errors import PR2Error, first_line
 from pr2.generation.base import Generator, SamplingParams
 from pr2.generation.chat import apply_chat_template
 from pr2.retrieval import ProfileIndex, Retriever
@@ -61,7 +61,7 @@ def agent_tokenizer(generator: Generator, tokenizer=None):
         except Exception as err:
             raise PR2Error(
                 f"the agent loop needs the tokenizer of model {generator.model_name!r} (to count its budget "
-                f"and record token ids); it could not be loaded: {str(err).splitlines()[0]}"
+                f"and record token ids); it could not be loaded: {first_line(err)}"
             ) from None
     return tokenizer
 

@@ -7,26 +7,20 @@ responses.json (the LaMP-QA format the benchmark's evaluator reads) is rewritten
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-from tqdm.auto import tqdm
 
 from pr2.agent.loop import LoopTimings, run_agent
 from pr2.agent.protocol import AgentConfig
 from pr2.agent.summary import RunSummary, summarize
 from pr2.agent.trajectory import Trajectory
-from pr2.data.io import JsonlWriter, write_json_atomic
+from pr2.data.io import write_json_atomic
+from pr2.data.runs import run_into
 from pr2.data.schema import Question
 from pr2.generation.base import Generator
 
 log = logging.getLogger(__name__)
-
-
-def write_responses(path: Path, questions: Sequence[Question], answers: dict[str, str]) -> None:
-    """The LaMP-QA responses format, in dataset order, only for questions answered so far."""
-    write_json_atomic(path, {q.id: [{"output": answers[q.id]}] for q in questions if q.id in answers})
 
 
 @dataclass
@@ -35,41 +29,6 @@ class RunResult:
     summary: RunSummary
     resumed: int
     timings: LoopTimings
-
-
-def run_into(
-    output_dir: str | Path,
-    questions: Sequence[Question],
-    produce: Callable,
-    *,
-    records_name: str,
-    from_record: Callable[[dict], object],
-    answer_of: Callable[[object], str],
-    batch_size: int,
-    progress: bool = True,
-) -> tuple[list, int]:
-    """The resumable loop every method shares: skip ids already in DIR/records_name, produce the rest batch by
-    batch, append them, rewrite DIR/responses.json. Returns (records of all questions in order, resumed count)."""
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    with JsonlWriter(out / records_name) as writer:
-        done = {str(r["id"]): from_record(r) for r in writer.records}
-        resumed = sum(q.id in done for q in questions)
-        if resumed:
-            log.info("resuming: %d of %d questions already in %s", resumed, len(questions), out / records_name)
-        todo = [q for q in questions if q.id not in done]
-        answers = {qid: answer_of(r) for qid, r in done.items()}
-        bar = tqdm(total=len(questions), initial=resumed, unit="q", disable=not progress, desc=records_name)
-        for start in range(0, len(todo), batch_size):
-            for record in produce(todo[start : start + batch_size]):
-                writer.write(record.to_record())
-                done[record.to_record()["id"]] = record
-                answers[record.to_record()["id"]] = answer_of(record)
-            write_responses(out / "responses.json", questions, answers)
-            bar.update(min(batch_size, len(todo) - start))
-        bar.close()
-    write_responses(out / "responses.json", questions, answers)
-    return [done[q.id] for q in questions], resumed
 
 
 def run_agent_file(

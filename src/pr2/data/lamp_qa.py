@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pr2.errors import PR2Error
+from pr2.errors import PR2Error, first_line
 
 if TYPE_CHECKING:
     from pr2.data.schema import Question
@@ -92,7 +92,7 @@ def download(
             try:
                 ds = datasets.load_dataset(source, category, split=split, cache_dir=cache_dir)
             except Exception as err:  # datasets raises many types for an unreachable or missing repo
-                first = str(err).splitlines()[0] if str(err) else type(err).__name__
+                first = first_line(err)
                 raise PR2Error(f"cannot load {source!r} config {category!r} split {split!r}: {first}") from None
             records = ds.to_list()
             name = f"{category}_{split}.json"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pr2.generation.base import Message
+from pr2.generation.base import Message, Prompt, is_chat
 
 
 def fold_system(messages: list[Message]) -> list[Message]:
@@ -30,3 +30,12 @@ def apply_chat_template(tokenizer, messages: list[Message], *, add_generation_pr
     if isinstance(ids, dict) or hasattr(ids, "input_ids"):  # transformers 5 may return a BatchEncoding
         ids = ids["input_ids"]
     return list(ids)
+
+
+def encode_prompt(tokenizer, prompt: Prompt) -> list[int]:
+    """Token ids of any prompt: chat messages are templated, text is tokenized as is, ids pass through."""
+    if is_chat(prompt):
+        return apply_chat_template(tokenizer, prompt)  # type: ignore[arg-type]
+    if isinstance(prompt, str):
+        return tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    return list(prompt)  # type: ignore[arg-type]

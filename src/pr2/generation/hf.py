@@ -7,9 +7,9 @@ from collections.abc import Sequence
 
 import torch
 
-from pr2.errors import PR2Error
-from pr2.generation.base import Completion, Prompt, SamplingParams, is_chat
-from pr2.generation.chat import apply_chat_template
+from pr2.errors import PR2Error, first_line
+from pr2.generation.base import Completion, Prompt, SamplingParams
+from pr2.generation.chat import encode_prompt
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ def load_hf_model(
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, trust_remote_code=trust_remote_code)
     except Exception as err:
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        first = first_line(err)
         raise PR2Error(f"cannot load model {name!r} ({path}): {first}") from None
     if adapter:
         from peft import PeftModel
@@ -41,7 +41,7 @@ def load_hf_model(
         try:
             model = PeftModel.from_pretrained(model, adapter)
         except Exception as err:
-            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            first = first_line(err)
             raise PR2Error(f"cannot load adapter {adapter!r} for model {name!r}: {first}") from None
     return model.to(device).eval(), tokenizer
 
@@ -63,11 +63,7 @@ class HFGenerator:
         return next(self.model.parameters()).device
 
     def encode_prompt(self, prompt: Prompt) -> list[int]:
-        if is_chat(prompt):
-            return apply_chat_template(self.tokenizer, prompt)  # type: ignore[arg-type]
-        if isinstance(prompt, str):
-            return self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        return list(prompt)  # type: ignore[arg-type]
+        return encode_prompt(self.tokenizer, prompt)
 
     def _left_pad(self, rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         width = max(len(r) for r in rows)

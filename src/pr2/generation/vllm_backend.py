@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pr2.errors import PR2Error
-from pr2.generation.base import Completion, Prompt, SamplingParams, is_chat
-from pr2.generation.chat import apply_chat_template
+from pr2.errors import PR2Error, first_line
+from pr2.generation.base import Completion, Prompt, SamplingParams
+from pr2.generation.chat import encode_prompt
 
 
 class VLLMGenerator:
@@ -45,7 +45,7 @@ class VLLMGenerator:
                 dtype=dtype,
             )
         except Exception as err:
-            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            first = first_line(err)
             raise PR2Error(f"vLLM cannot load model {model_name!r} ({path}): {first}") from None
         self.tokenizer = self.llm.get_tokenizer()
         self._lora = None
@@ -55,11 +55,7 @@ class VLLMGenerator:
             self._lora = LoRARequest("pr2-adapter", 1, adapter)
 
     def encode_prompt(self, prompt: Prompt) -> list[int]:
-        if is_chat(prompt):
-            return apply_chat_template(self.tokenizer, prompt)  # type: ignore[arg-type]
-        if isinstance(prompt, str):
-            return self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        return list(prompt)  # type: ignore[arg-type]
+        return encode_prompt(self.tokenizer, prompt)
 
     def _params(self, params: SamplingParams, **over):
         kw = {

@@ -28,14 +28,14 @@ def aspect_text(aspect: str, reason: str, evidence: str) -> str:
 def _load_model(name: str):
     from sentence_transformers import SentenceTransformer
 
-    from pr2.errors import PR2Error
+    from pr2.errors import PR2Error, first_line
     from pr2.retrieval.registry import bundled_minilm_path
 
     source = str(bundled_minilm_path()) if name in ("minilm", "embedding") else name
     try:
         return SentenceTransformer(source, device="cpu")
     except Exception as err:
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        first = first_line(err)
         raise PR2Error(f"cannot load embedding judge model {name!r}: {first}") from None
 
 

@@ -224,8 +224,11 @@ class LLMJudge(Judge):
                 else:
                     results[i] = Judgement(float(parsed[0]), parsed[1], rounds=round_ + 1)
             pending = still
+        if pending:
+            log.warning(
+                "%d pair(s) gave no readable score after %d rounds; scored 0", len(pending), self.config.retry_cap + 1
+            )
         for i in pending:
-            log.warning("judge gave no readable score after %d rounds; scoring 0", self.config.retry_cap + 1)
             results[i] = Judgement(0.0, "no readable score", rounds=self.config.retry_cap + 1, failed=True)
         return results  # type: ignore[return-value]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from pr2.errors import PR2Error
+from pr2.errors import PR2Error, first_line
 from pr2.retrieval.base import Retriever
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def load_retriever(
     except PR2Error:
         raise
     except Exception as err:
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        first = first_line(err)
         raise PR2Error(
             f"cannot load retrieval model {name!r} (use bm25, minilm, contriever, a Hub id or a local path): {first}"
         ) from None

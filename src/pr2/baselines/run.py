@@ -1,0 +1,34 @@
+"""`pr2 baseline`: answer a dataset with a baseline into an output folder (resumable, LaMP-QA responses format)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from pr2.baselines.methods import BaselineConfig, BaselineOutput, run_baseline
+from pr2.data.runs import run_into
+from pr2.data.schema import Question
+from pr2.generation.base import Generator
+
+
+def run_baseline_file(
+    questions: Sequence[Question],
+    output_dir: str | Path,
+    generator: Generator,
+    config: BaselineConfig,
+    *,
+    retriever=None,
+    planner: Generator | None = None,
+    progress: bool = True,
+) -> tuple[list[BaselineOutput], int]:
+    """Answers in DIR/responses.json and DIR/outputs.jsonl; returns (outputs in dataset order, resumed count)."""
+    return run_into(
+        output_dir,
+        questions,
+        lambda batch: run_baseline(batch, generator, config, retriever=retriever, planner=planner),
+        records_name="outputs.jsonl",
+        from_record=BaselineOutput.from_record,
+        answer_of=lambda o: o.answer,
+        batch_size=config.batch_size,
+        progress=progress,
+    )
