@@ -57,7 +57,11 @@ def one_line_errors(func: F) -> F:
 
 @app.callback()
 def _setup(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages.")) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # Dependencies log at INFO about every model they load; only pr2's own messages go below WARNING.
+    logging.getLogger("pr2").setLevel(logging.DEBUG if verbose else logging.INFO)
+    if verbose:
+        logging.getLogger().setLevel(logging.DEBUG)
 
 
 @app.command()

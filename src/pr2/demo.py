@@ -60,11 +60,12 @@ def run_demo(output_dir: str | Path, *, limit: int = 6, echo: Callable[[str], No
     table, md, png = write_report([out / "pr2" / "scores.json", out / "rag" / "scores.json"], out / "report")
     echo("")
     echo(table)
-    shown = max(agent.trajectories, key=lambda t: (t.ended == "answer", len(t.searches) > 0, -len(t.completion_ids)))
+    # Show the protocol at work: prefer an episode that searched, then one that answered, then the shortest.
+    shown = max(agent.trajectories, key=lambda t: (len(t.searches) > 0, t.ended == "answer", -len(t.completion_ids)))
     q = next(x for x in questions if x.id == shown.question_id)
     echo(f"One trajectory ({shown.question_id}, ended: {shown.ended}, searches: {len(shown.searches)}):")
     echo(f"QUESTION: {q.question}")
-    echo(shown.text.strip())
+    echo(((DEMO_AGENT.prefill or "") + shown.text).strip())
     echo("")
     echo(
         "These scores come from the embedding PROXY judge, not the LaMP-QA judge. For LaMP-QA scores, serve a "
