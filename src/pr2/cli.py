@@ -229,7 +229,15 @@ def _load_questions(path: Path, split: str | None, subsets: str, limit: int | No
 
 
 def _generator(
-    model: str, backend: str, base_url, api_key_addr, adapter, max_model_len, trust_remote_code, batch_size: int = 16
+    model: str,
+    backend: str,
+    base_url,
+    api_key_addr,
+    adapter,
+    max_model_len,
+    trust_remote_code,
+    batch_size: int = 16,
+    gpu_memory_utilization: float = 0.9,
 ):
     from pr2.generation import GeneratorConfig, load_generator
 
@@ -243,6 +251,7 @@ def _generator(
             max_model_len=max_model_len,
             trust_remote_code=trust_remote_code,
             batch_size=batch_size,
+            gpu_memory_utilization=gpu_memory_utilization,
         )
     )
 
@@ -293,6 +302,9 @@ def run(
     candidate_pool: int | None = _opt(None, "candidate-pool", "Search only the first K posts of a ranked profile."),
     example_turn: bool = _opt(True, "example-turn/--no-example-turn", "Show one worked example episode first."),
     batch_size: int = _opt(16, "batch-size", "Questions advanced together."),
+    gpu_memory_utilization: float = _opt(
+        0.9, "gpu-memory-utilization", "vLLM: share of GPU memory (on a CPU build: of RAM) for the engine."
+    ),
     seed: int = _opt(0, "seed", "Sampling seed."),
     judge_model: str | None = _opt(None, "judge-model", "Also score the answers with this judge (minilm = proxy)."),
     judge_mode: str | None = _opt(None, "judge-mode", "generate, logprob or embedding."),
@@ -319,7 +331,15 @@ def run(
         batch_size=batch_size,
     )
     generator = _generator(
-        model, backend, base_url, api_key_addr, adapter, max_model_len, trust_remote_code, batch_size
+        model,
+        backend,
+        base_url,
+        api_key_addr,
+        adapter,
+        max_model_len,
+        trust_remote_code,
+        batch_size,
+        gpu_memory_utilization,
     )
     result = run_agent_file(questions, output_address, generator, config)
     for line in result.summary.lines():
