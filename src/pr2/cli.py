@@ -148,13 +148,9 @@ def _judge_options(
     if mode is None:
         mode = "embedding" if evaluator in ("minilm", "embedding") else "generate"
     config = JudgeConfig(model=evaluator, mode=mode, prompt_file=judge_prompt, max_length=max_length, cache_path=cache)
-    extra = {
-        "backend": backend,
-        "base_url": base_url,
-        "api_key_addr": api_key_addr,
-        "trust_remote_code": trust_remote_code,
-    }
-    return build_judge(config, **(extra if mode != "embedding" else {}))
+    return build_judge(
+        config, backend=backend, base_url=base_url, api_key_addr=api_key_addr, trust_remote_code=trust_remote_code
+    )
 
 
 @app.command()
@@ -217,15 +213,6 @@ def report(
     table, md, png = write_report(paths, output)
     typer.echo(table)
     typer.echo(f"wrote {md} and {png}")
-
-
-def _load_questions(path: Path, split: str | None, subsets: str, limit: int | None):
-    from pr2.data import filter_questions, load_questions
-
-    questions = filter_questions(load_questions(path), split=split, subsets=subsets, limit=limit)
-    if not questions:
-        raise PR2Error(f"{path}: no questions left after --split {split} --subsets {subsets}")
-    return questions
 
 
 def _generator(
@@ -315,8 +302,9 @@ def run(
     """Run the PR² agent: think, search the user's profile, answer (resumes a crashed run)."""
     from pr2.agent import AgentConfig
     from pr2.agent.run import run_agent_file
+    from pr2.data.io import select_questions
 
-    questions = _load_questions(questions_address, split, subsets, limit)
+    questions = select_questions(questions_address, split=split, subsets=subsets, limit=limit)
     config = AgentConfig(
         top_k=top_k,
         max_searches=max_searches,
@@ -376,8 +364,9 @@ def baseline(
 ) -> None:
     """Answer with a baseline (none, rag, planpers) in the same output format as `pr2 run`."""
     from pr2.baselines import BaselineConfig, run_baseline_file
+    from pr2.data.io import select_questions
 
-    questions = _load_questions(questions_address, split, subsets, limit)
+    questions = select_questions(questions_address, split=split, subsets=subsets, limit=limit)
     config = BaselineConfig(
         method=method,
         top_k=top_k,
@@ -388,12 +377,7 @@ def baseline(
     )
     generator = _generator(model, backend, base_url, api_key_addr, None, None, trust_remote_code, batch_size)
     plan_gen = _generator(planner, backend, base_url, api_key_addr, None, None, trust_remote_code) if planner else None
-    retr = None
-    if method != "none" and retriever != "ranked":
-        from pr2.retrieval import load_retriever
-
-        retr = load_retriever(retriever)
-    outputs, resumed = run_baseline_file(questions, output_address, generator, config, retriever=retr, planner=plan_gen)
+    outputs, resumed = run_baseline_file(questions, output_address, generator, config, planner=plan_gen)
     typer.echo(f"{method}: {len(outputs)} answers ({resumed} resumed) -> {output_address / 'responses.json'}")
     _score_into(
         questions,

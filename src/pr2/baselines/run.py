@@ -22,6 +22,10 @@ def run_baseline_file(
     progress: bool = True,
 ) -> tuple[list[BaselineOutput], int]:
     """Answers in DIR/responses.json and DIR/outputs.jsonl; returns (outputs in dataset order, resumed count)."""
+    if retriever is None and config.method != "none" and config.retriever != "ranked":
+        from pr2.retrieval import load_retriever
+
+        retriever = load_retriever(config.retriever)  # once here, not once per batch in run_baseline
     return run_into(
         output_dir,
         questions,

@@ -73,6 +73,22 @@ def load_questions(path: str | os.PathLike, *, warn: bool = True) -> list[Questi
     return questions
 
 
+def select_questions(
+    path: str | os.PathLike | None, *, split: str | None = None, subsets=None, limit: int | None = None
+) -> list[Question]:
+    """The questions a command works on: a file (None: the bundled sample), one split, some categories, the first
+    `limit`; an empty selection is an error, not a silent no-op."""
+    from pr2.data.lamp_qa import filter_questions
+    from pr2.data.sample import sample_questions
+
+    source = str(path) if path else "the bundled sample"
+    questions = load_questions(path) if path else sample_questions()
+    questions = filter_questions(questions, split=split, subsets=subsets, limit=limit)
+    if not questions:
+        raise PR2Error(f"{source}: no questions left after split {split!r} and subsets {subsets!r}")
+    return questions
+
+
 def write_json_atomic(path: str | os.PathLike, data: Any, *, indent: int | None = 2) -> None:
     """Write JSON to a temporary file beside `path`, then rename it into place (never half-written)."""
     write_text_atomic(path, json.dumps(data, ensure_ascii=False, indent=indent) + "\n")

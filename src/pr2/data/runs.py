@@ -49,9 +49,10 @@ def run_into(
         bar = tqdm(total=len(questions), initial=resumed, unit="q", disable=not progress, desc=records_name)
         for start in range(0, len(todo), batch_size):
             for record in produce(todo[start : start + batch_size]):
-                writer.write(record.to_record())
-                done[record.to_record()["id"]] = record
-                answers[record.to_record()["id"]] = answer_of(record)
+                row = record.to_record()  # a trajectory's record copies every token id: build it once
+                writer.write(row)
+                done[row["id"]] = record
+                answers[row["id"]] = answer_of(record)
             write_responses(out / "responses.json", questions, answers)
             bar.update(min(batch_size, len(todo) - start))
         bar.close()

@@ -233,14 +233,17 @@ class LLMJudge(Judge):
         return results  # type: ignore[return-value]
 
 
-def build_judge(config: JudgeConfig, generator: Generator | None = None, **generator_options) -> Judge:
-    """The judge for `config`; LLM modes load `config.model` through the generation back ends unless given one."""
+def build_judge(
+    config: JudgeConfig, generator: Generator | None = None, *, smooth: bool = False, **generator_options
+) -> Judge:
+    """The judge for `config`; LLM modes load `config.model` through the generation back ends unless given one.
+    `smooth` gives the embedding proxy's graded score (a training reward); `generator_options` only reach LLMs."""
     if config.mode not in MODES:
         raise PR2Error(f"unknown judge mode {config.mode!r}; choose from {', '.join(MODES)}")
     if config.mode == "embedding":
         from pr2.judge.embedding import EmbeddingJudge
 
-        return EmbeddingJudge(config)
+        return EmbeddingJudge(config, smooth=smooth)
     if generator is None:
         from pr2.generation import GeneratorConfig, load_generator
 

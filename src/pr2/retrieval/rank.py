@@ -65,11 +65,10 @@ def rank_file(
         bar.close()
         ranked = {str(r["id"]): r for r in writer.records}
     # Re-validate the ranked records against the input order and categories, then write the output in one go.
-    by_id = {q.id: q for q in questions}
     final = []
     for i, q in enumerate(questions):
         r = question_from_record(ranked[q.id], str(partial), i, category=q.category, split=q.split)
-        r._written_keys = by_id[q.id]._written_keys
+        r._written_keys = q._written_keys
         final.append(r)
     write_questions(output_path, final)
     partial.unlink()

@@ -15,8 +15,7 @@ import torch
 from trl import GRPOConfig, GRPOTrainer
 
 from pr2.agent import AgentConfig
-from pr2.data import filter_questions, load_questions, sample_questions
-from pr2.data.io import write_json_atomic
+from pr2.data.io import select_questions, write_json_atomic
 from pr2.errors import PR2Error
 from pr2.train.advantage import nonpersonalized_advantages
 from pr2.train.config import TRL_DEFAULTS, TrainConfig
@@ -56,17 +55,6 @@ class TrainResult:
     global_step: int
 
 
-def _questions(config: TrainConfig):
-    if config.dataset:
-        questions = load_questions(config.dataset)
-    else:
-        questions = sample_questions()
-    questions = filter_questions(questions, split=config.split, subsets=config.subsets, limit=config.limit)
-    if not questions:
-        raise PR2Error(f"no training questions in {config.dataset or 'the bundled sample'} for split {config.split!r}")
-    return questions
-
-
 def agent_config(config: TrainConfig) -> AgentConfig:
     return AgentConfig(
         top_k=config.top_k,
@@ -87,11 +75,9 @@ def build_judge_for(config: TrainConfig, output_dir: Path):
     judge_config = JudgeConfig(
         model=config.judge_model, mode=config.judge_mode, cache_path=str(output_dir / "judge-cache.jsonl")
     )
-    if config.judge_mode == "embedding":
-        from pr2.judge.embedding import EmbeddingJudge
-
-        return EmbeddingJudge(judge_config, smooth=config.judge_smooth)
-    return build_judge(judge_config, backend=config.judge_backend, base_url=config.judge_base_url)
+    return build_judge(
+        judge_config, smooth=config.judge_smooth, backend=config.judge_backend, base_url=config.judge_base_url
+    )
 
 
 def grpo_args(config: TrainConfig, n_reward_funcs_weights: list[float]) -> GRPOConfig:
@@ -133,7 +119,7 @@ def train(
     output_dir.mkdir(parents=True, exist_ok=True)
     seed = int(config.trl.get("seed", TRL_DEFAULTS["seed"]))
     set_seed(seed)
-    questions = _questions(config)
+    questions = select_questions(config.dataset, split=config.split, subsets=config.subsets, limit=config.limit)
     by_id = {q.id: q for q in questions}
     write_json_atomic(output_dir / "pr2-train-config.json", asdict(config))
 

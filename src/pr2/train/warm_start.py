@@ -12,6 +12,8 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
+import torch
+
 from pr2.agent import run_agent
 from pr2.agent.protocol import build_messages
 from pr2.errors import PR2Error
@@ -71,7 +73,7 @@ def warm_start(config, questions, output_dir: Path) -> Path:
         report_to="none",
         save_strategy="no",
         logging_steps=1,
-        use_cpu=not __import__("torch").cuda.is_available(),
+        use_cpu=not torch.cuda.is_available(),
         max_length=None,
     )
     peft = LoraConfig(
