@@ -288,6 +288,9 @@ def run(
     retriever: str = _opt("minilm", "retriever", "bm25, minilm, contriever, or an encoder id/path."),
     candidate_pool: int | None = _opt(None, "candidate-pool", "Search only the first K posts of a ranked profile."),
     example_turn: bool = _opt(True, "example-turn/--no-example-turn", "Show one worked example episode first."),
+    force_answer: bool = _opt(
+        True, "force-answer/--no-force-answer", "After the last search, open the answer tag for the model."
+    ),
     batch_size: int = _opt(16, "batch-size", "Questions advanced together."),
     gpu_memory_utilization: float = _opt(
         0.9, "gpu-memory-utilization", "vLLM: share of GPU memory (on a CPU build: of RAM) for the engine."
@@ -312,6 +315,7 @@ def run(
         max_model_len=max_model_len,
         candidate_pool=candidate_pool,
         example_turn=example_turn,
+        force_answer=force_answer,
         retriever=retriever,
         temperature=temperature,
         top_p=top_p,

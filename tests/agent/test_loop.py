@@ -103,8 +103,12 @@ class ScriptedPolicy:
         self.turns += 1
         out = []
         for p in prompts:
+            opened = isinstance(p, str) and p.endswith("<answer>")  # force_answer opened the tag for us
             told = isinstance(p, str) and p.rstrip().endswith("</information>") and "Do not search again" in p[-300:]
-            text = "<answer>Fine.</answer>" if (self.obey and told) else f"<search>query {self.turns}</search>"
+            if opened:
+                text = "Fine.</answer>"
+            else:
+                text = "<answer>Fine.</answer>" if (self.obey and told) else f"<search>query {self.turns}</search>"
             stop = "</answer>" if text.endswith("</answer>") else "</search>"
             out.append(Completion(text, None, None, "stop", stop))
         return out
@@ -117,7 +121,7 @@ def _question(n_posts=10):
 
 
 def test_search_limit_tells_the_model_to_answer_then_ends(hf_generator, minilm):
-    config = AgentConfig(max_searches=2, prefill=None, max_model_len=4000)
+    config = AgentConfig(max_searches=2, prefill=None, max_model_len=4000, force_answer=False)
     (t,) = run_agent([_question()], ScriptedPolicy(hf_generator.tokenizer, obey=False), config, retriever=minilm)
     assert t.ended == "search_limit" and t.answer == "" and len(t.searches) == 2
     assert "That was your last search" in t.segments[3].text
@@ -132,3 +136,48 @@ def test_candidate_pool_and_empty_profile(hf_generator, minilm):
     assert set(shown) == {"p0", "p1", "p2", "p3"}  # only the first 4 of the ranked profile, none twice
     (t,) = run_agent([_question(0)], ScriptedPolicy(hf_generator.tokenizer, obey=True), config, retriever=minilm)
     assert t.retrieved_ids[0] == [] and "no further posts" in t.segments[1].text
+
+
+def test_last_search_opens_the_answer_when_force_answer(hf_generator, minilm):
+    config = AgentConfig(max_searches=2, prefill=None, max_model_len=4000)
+    (t,) = run_agent([_question()], ScriptedPolicy(hf_generator.tokenizer, obey=False), config, retriever=minilm)
+    assert t.ended == "answer" and t.answer == "Fine." and len(t.searches) == 2
+    assert t.segments[3].kind == "information" and t.segments[3].text.endswith("<answer>")
+    assert t.loss_mask[-len(t.segments[-1].token_ids) :] == [1] * len(t.segments[-1].token_ids)
+
+
+class SplitTagPolicy:
+    """Runs out of turn tokens inside "</search>"; the next turn finishes the tag, then the row is padded (eos)."""
+
+    model_name = "split-tag"
+
+    def __init__(self, tokenizer):
+        self.tokenizer, self.turns = tokenizer, 0
+
+    def generate(self, prompts, params):
+        self.turns += 1
+        out = []
+        for _ in prompts:
+            if self.turns == 1:
+                text, reason = "<search>stage fright</", "length"
+            elif self.turns == 2:
+                text, reason = "search>", "eos"
+            else:
+                text, reason = "<answer>Breathe.</answer>", "stop"
+            ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+            if reason == "eos":
+                ids = [*ids, self.tokenizer.eos_token_id]
+            out.append(Completion(text, ids, [-0.5] * len(ids), reason, "</answer>" if reason == "stop" else None))
+        return out
+
+
+def test_a_stop_tag_split_across_turns_still_searches(hf_generator, minilm):
+    tokenizer = hf_generator.tokenizer
+    config = AgentConfig(max_searches=1, prefill=None, max_model_len=4000, force_answer=False)
+    (t,) = run_agent([_question()], SplitTagPolicy(tokenizer), config, retriever=minilm, tokenizer=tokenizer)
+    assert t.searches == ["stage fright"] and t.retrieved_ids and t.ended == "answer"
+    second = t.segments[1]
+    assert second.kind == "model" and second.text == "search>"
+    assert tokenizer.eos_token_id not in second.token_ids  # the padding was never sampled: not trained on
+    assert len(second.token_ids) == len(second.logprobs)
+    assert t.segments[2].kind == "information"

@@ -160,9 +160,16 @@ def _advance(e: _Episode, c, config: AgentConfig, tokenizer, encode, truncate) -
     turn_text = (
         before[before.rfind(config.info_close) + len(config.info_close) :] if config.info_close in before else before
     )
+    stop_string, finish_reason = c.stop_string, c.finish_reason
+    if stop_string is None and not cut:
+        straddled = _straddled_stop(turn_text, text, ids, (config.search_close, config.answer_close), tokenizer)
+        if straddled is not None:
+            stop_string, keep = straddled
+            finish_reason, ids, logprobs = "stop", ids[:keep], (logprobs[:keep] if logprobs else None)
+            text = tokenizer.decode(ids, skip_special_tokens=True)
     open_search = (
-        c.stop_string is None
-        and c.finish_reason == "eos"
+        stop_string is None
+        and finish_reason == "eos"
         and (turn_text + text).rfind(config.search_open) > (turn_text + text).rfind(config.search_close)
     )
     if open_search:  # a server that drops stop strings without naming them
@@ -181,7 +188,7 @@ def _advance(e: _Episode, c, config: AgentConfig, tokenizer, encode, truncate) -
         e.traj.ended = "length"
         return
     query = extract_search(turn_text, config)
-    searched = (c.stop_string == config.search_close or open_search) and query is not None
+    searched = (stop_string == config.search_close or open_search) and query is not None
     if searched:
         if len(e.traj.searches) >= config.max_searches:
             if e.told_to_answer:
@@ -200,13 +207,29 @@ def _advance(e: _Episode, c, config: AgentConfig, tokenizer, encode, truncate) -
         near_budget = config.max_model_len - e.length - len(encode(info)) < 2 * config.max_turn_tokens
         if last or near_budget:
             why = "That was your last search." if last else "You are close to the length limit."
-            info = info.rstrip("\n") + answer_now_note(config, why)
+            info = format_information(hits, truncate, config, answer_now=why)
             e.told_to_answer = True
         _insert(e, info, encode, config)
         return
-    if c.finish_reason == "eos":
+    if finish_reason == "eos":
         e.traj.ended = "no_answer"  # stopped without an <answer>: counted, answer left empty
     # finish_reason "length": the turn ran out of tokens mid-thought; the next turn continues it.
+
+
+def _straddled_stop(before: str, text: str, ids: list[int], stops, tokenizer) -> tuple[str, int] | None:
+    """A stop tag begun by the previous turn and finished by this one ("</" then "search>").
+
+    Back ends look for stop strings only in what they generated, so they run past it (HF pads the row, and the
+    pad reads as eos). Returns the tag and how many of this turn's tokens it takes, or None.
+    """
+    for stop in stops:
+        for split in range(1, len(stop)):
+            head, rest = stop[:split], stop[split:]
+            if before.endswith(head) and text.startswith(rest):
+                for keep in range(1, len(ids) + 1):
+                    if tokenizer.decode(ids[:keep], skip_special_tokens=True).startswith(rest):
+                        return stop, keep
+    return None
 
 
 def _insert(e: _Episode, text: str, encode, config: AgentConfig) -> None:

@@ -26,6 +26,10 @@ class AgentConfig:
     """Search only the first K items of a profile already ranked by `pr2 rank` (None: the whole profile)."""
     skip_shown: bool = True
     """Items already shown in this episode are not shown again."""
+    force_answer: bool = True
+    """When the model is told to answer now (its last search, or the length budget), the inserted text ends by
+    opening the answer tag, so the next turn is the answer. SmolLM2-135M otherwise rambled after its last search:
+    0 of 9 searching episodes answered on a 3-question task; large models answer either way."""
     example_turn: bool = True
     """Show one worked example episode before the question (small models need it; large ones do not)."""
     prefill: str | None = "<think>"
@@ -121,16 +125,24 @@ def extract_search(text: str, config: AgentConfig) -> str | None:
     return found[-1].strip() if found else None
 
 
-def format_information(items: list[ProfileItem], truncate, config: AgentConfig) -> str:
+def format_information(items: list[ProfileItem], truncate, config: AgentConfig, answer_now: str | None = None) -> str:
+    """The inserted block. `answer_now` (why the model must answer now) goes first, so that the posts, not the
+    instruction, are what the model reads last before it answers (SmolLM2-135M echoed whatever came last)."""
     if not items:
         body = "(no further posts match this search)"
     else:
         body = "\n".join(f"[{i}] {truncate(item.text)}" for i, item in enumerate(items, start=1))
-    return f"\n\n{config.info_open}\n{body}\n{config.info_close}\n\n"
+    if answer_now is not None:
+        body = f"{answer_now_text(config, answer_now)}\n{body}"
+    block = f"\n\n{config.info_open}\n{body}\n{config.info_close}\n\n"
+    return block + config.answer_open if answer_now is not None and config.force_answer else block
+
+
+def answer_now_text(config: AgentConfig, why: str) -> str:
+    return f"{why} Do not search again: write your final answer now inside {config.answer_open} {config.answer_close}."
 
 
 def answer_now_note(config: AgentConfig, why: str) -> str:
-    return (
-        f"\n\n{config.info_open}\n{why} Do not search again: write your final answer now inside "
-        f"{config.answer_open} {config.answer_close}.\n{config.info_close}\n\n"
-    )
+    """A block of its own that only says to answer (a search past the limit)."""
+    note = f"\n\n{config.info_open}\n{answer_now_text(config, why)}\n{config.info_close}\n\n"
+    return note + config.answer_open if config.force_answer else note
