@@ -65,6 +65,8 @@ class TrainConfig:
     """Each inserted post is cut to this many tokens."""
     example_turn: bool = True
     """Show the worked example episode in the prompt (small models need it)."""
+    force_answer: bool = True
+    """After the last search, the inserted text opens the answer tag, so the next turn is the answer."""
     prefill: str | None = "<think>"
     """Text the assistant turn starts with (part of the prompt, never trained on)."""
     retriever: str = "minilm"

@@ -63,6 +63,7 @@ def agent_config(config: TrainConfig) -> AgentConfig:
         max_model_len=config.max_model_len,
         item_tokens=config.item_tokens,
         example_turn=config.example_turn,
+        force_answer=config.force_answer,
         prefill=config.prefill,
         retriever=config.retriever,
         candidate_pool=config.candidate_pool,
@@ -108,8 +109,10 @@ def load_policy(config: TrainConfig, path: str | None = None):
 
 
 def train(
-    config: TrainConfig, *, resume_from_checkpoint: str | None = None, recorder: list | None = None
+    config: TrainConfig, *, resume_from_checkpoint: str | None = None, recorder: list | None = None, judge=None
 ) -> TrainResult:
+    """Run GRPO as `config` says. `recorder` (a list) receives each step's trajectories; `judge` (a `Judge`)
+    replaces the one the config names, for a reward of your own."""
     from peft import LoraConfig
     from transformers import set_seed
 
@@ -124,13 +127,13 @@ def train(
     write_json_atomic(output_dir / "pr2-train-config.json", asdict(config))
 
     start_from = None
+    judge = judge or build_judge_for(config, output_dir)
     if config.warm_start:
         from pr2.train.warm_start import warm_start
 
-        start_from = str(warm_start(config, questions, output_dir / "warm-start"))
+        start_from = str(warm_start(config, questions, output_dir / "warm-start", judge))
     model, tokenizer = load_policy(config, start_from)
     retriever = load_retriever(config.retriever)
-    judge = build_judge_for(config, output_dir)
 
     r_np: dict[str, float] = {}
     if config.advantage == "nonpersonalized":
@@ -138,11 +141,8 @@ def train(
         from pr2.train.baseline import nonpersonalized_rewards
 
         reference = HFGenerator(model.eval(), tokenizer, model_name=config.model)
-        key = {
-            "model": start_from or config.model,
-            "judge": f"{config.judge_model}/{config.judge_mode}"
-            f"{'/smooth' if config.judge_smooth and config.judge_mode == 'embedding' else ''}",
-        }
+        judged_by = judge.describe()
+        key = {"model": start_from or config.model, "judge": f"{judged_by['model']}/{judged_by['mode']}"}
         r_np = nonpersonalized_rewards(
             questions, reference, judge, output_dir / "r_np.json", key=key, max_tokens=config.max_turn_tokens
         )

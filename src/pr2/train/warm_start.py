@@ -9,6 +9,7 @@ merged into a full model folder that GRPO then starts from.
 from __future__ import annotations
 
 import logging
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import torch
 
 from pr2.agent import run_agent
 from pr2.agent.protocol import build_messages
+from pr2.data.io import write_json_atomic
 from pr2.errors import PR2Error
 from pr2.generation.chat import apply_chat_template
 
@@ -31,28 +33,32 @@ def select_trajectories(trajectories, rewards, keep: int):
     return [t for items in best.values() for _, t in sorted(items, key=lambda x: -x[0])[:keep]]
 
 
-def warm_start(config, questions, output_dir: Path) -> Path:
+def warm_start(config, questions, output_dir: Path, judge) -> Path:
     from datasets import Dataset
     from peft import LoraConfig
     from trl import SFTConfig, SFTTrainer
 
     from pr2.generation.hf import HFGenerator
     from pr2.retrieval import load_retriever
+    from pr2.train.config import TRL_DEFAULTS
     from pr2.train.reward import answer_reward
-    from pr2.train.trainer import agent_config, build_judge_for, load_policy
+    from pr2.train.trainer import agent_config, load_policy
 
     output_dir = Path(output_dir)
     if (output_dir / "config.json").exists():
         log.info("warm start: reusing %s", output_dir)
         return output_dir
+    work = output_dir.with_name(output_dir.name + ".tmp")
+    shutil.rmtree(work, ignore_errors=True)  # left by a run killed mid-way: start over
     model, tokenizer = load_policy(config)
     generator = HFGenerator(model.eval(), tokenizer, model_name=config.model)
-    agent = replace(agent_config(config), example_turn=True, temperature=1.0, seed=0)
+    sampling = {k: config.trl.get(k, TRL_DEFAULTS.get(k, 1.0)) for k in ("temperature", "top_p")}
+    agent = replace(agent_config(config), example_turn=True, seed=0, **sampling)
     many = [q for q in questions for _ in range(config.warm_start_samples)]
     trajectories = run_agent(many, generator, agent, retriever=load_retriever(config.retriever))
-    judge = build_judge_for(config, output_dir.parent)
     by_id = {q.id: q for q in questions}
     rewards = [answer_reward(by_id[t.question_id], t.answer, judge) for t in trajectories]
+    reward_of = {id(t): r for t, r in zip(trajectories, rewards, strict=True)}
     kept = select_trajectories(trajectories, rewards, config.warm_start_keep)
     log.info("warm start: kept %d of %d trajectories", len(kept), len(trajectories))
     if not kept:
@@ -65,7 +71,7 @@ def warm_start(config, questions, output_dir: Path) -> Path:
             prompt += tokenizer(agent.prefill, add_special_tokens=False)["input_ids"]
         rows.append({"input_ids": prompt + t.completion_ids, "completion_mask": [0] * len(prompt) + t.loss_mask})
     args = SFTConfig(
-        output_dir=str(output_dir / "sft"),
+        output_dir=str(work / "sft"),
         num_train_epochs=config.warm_start_epochs,
         learning_rate=config.warm_start_learning_rate,
         per_device_train_batch_size=2,
@@ -88,8 +94,17 @@ def warm_start(config, questions, output_dir: Path) -> Path:
     )
     trainer.train()
     merged = trainer.model.merge_and_unload()
-    tmp = output_dir.with_name(output_dir.name + ".tmp")
-    merged.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    tmp.rename(output_dir)
+    merged.save_pretrained(work / "model")
+    tokenizer.save_pretrained(work / "model")
+    summary = {
+        "base_model": config.model,
+        "sampled": len(trajectories),
+        "kept": [
+            {"question_id": t.question_id, "reward": reward_of[id(t)], "text": t.text, **row}
+            for t, row in zip(kept, rows, strict=True)
+        ],
+    }
+    write_json_atomic(work / "model" / "pr2-warm-start.json", summary)
+    (work / "model").rename(output_dir)  # only a complete model folder ever appears under the final name
+    shutil.rmtree(work)
     return output_dir

@@ -1,0 +1,81 @@
+"""Warm start: rejection-sampled trajectories, fine-tuned without the example turn, then GRPO from the result."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from pr2.agent.protocol import EXAMPLE_QUESTION
+from pr2.data.io import read_jsonl
+from pr2.train import load_train_config
+from pr2.train.trainer import train
+from tests.train.conftest import FAST_EPISODES, FactJudge, fact_task
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+def masked_logprob(model, input_ids, mask) -> float:
+    """Mean log-probability of the tokens the fine-tuning trained on."""
+    ids = torch.tensor([input_ids])
+    with torch.no_grad():
+        logprobs = torch.log_softmax(model(ids).logits[0, :-1].float(), dim=-1)
+    token_lp = logprobs.gather(1, ids[0, 1:, None])[:, 0]
+    weights = torch.tensor(mask[1:], dtype=torch.float32)
+    return float((token_lp * weights).sum() / weights.sum())
+
+
+def test_warm_start_fine_tunes_on_its_best_trajectories_and_grpo_starts_from_it(
+    tmp_path, fact_task_file, smollm2_dir, monkeypatch
+):
+    out = tmp_path / "run"
+    config = load_train_config(
+        ROOT / "configs" / "cpu-smoke.yaml",
+        [
+            f"output_dir={out}",
+            f"dataset={fact_task_file}",
+            "warm_start=true",
+            "warm_start_samples=6",
+            "warm_start_epochs=2",
+            "warm_start_learning_rate=1e-3",
+            "example_turn=false",
+            "max_steps=1",
+            "num_generations=2",
+            "per_device_train_batch_size=2",
+            *FAST_EPISODES,
+        ],
+    )
+    result = train(config, judge=FactJudge())
+    warm = out / "warm-start"
+    summary = json.loads((warm / "pr2-warm-start.json").read_text())
+    assert summary["sampled"] == 2 * 6 and summary["kept"]
+    assert not (out / "warm-start.tmp").exists()
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(warm)
+    base = AutoModelForCausalLM.from_pretrained(smollm2_dir, dtype=torch.float32)
+    tuned = AutoModelForCausalLM.from_pretrained(warm, dtype=torch.float32)
+    for kept in summary["kept"]:
+        assert "<search>" in kept["text"] and "<answer>" in kept["text"]  # only episodes that searched and answered
+        ids, mask = kept["input_ids"], kept["completion_mask"]
+        prompt_len = mask.index(1)
+        assert EXAMPLE_QUESTION not in tokenizer.decode(ids[:prompt_len])  # learned without the worked example
+        trained_on = tokenizer.decode([i for i, m in zip(ids, mask, strict=True) if m])
+        assert "<information>" not in trained_on and 0 in mask[prompt_len:]  # inserted posts are not learned
+        assert masked_logprob(tuned, ids, mask) > masked_logprob(base, ids, mask)
+
+    assert json.loads((result.adapter_dir / "pr2-base-model.json").read_text())["base_model"] == str(warm)
+    assert json.loads((out / "r_np.json").read_text())["key"]["model"] == str(warm)
+    assert [r["step"] for r in read_jsonl(out / "metrics.jsonl")] == [1]
+
+    import pr2.train.trainer
+
+    def no_reload(*args, **kwargs):
+        raise AssertionError("a finished warm start is reused, not redone")
+
+    monkeypatch.setattr(pr2.train.trainer, "load_policy", no_reload)
+    from pr2.train.warm_start import warm_start
+
+    assert warm_start(config, fact_task(), warm, FactJudge()) == warm
