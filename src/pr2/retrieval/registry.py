@@ -45,9 +45,11 @@ def load_retriever(
     dtype: str = "fp32",
     trust_remote_code: bool = False,
 ) -> Retriever:
-    from pr2.retrieval.bm25 import BM25Retriever
-
     if name == "bm25":
+        # Imported only here: bm25s pulls in numba where installed, whose llvmlite objects break vLLM-CPU's
+        # kernel-override scan (vLLM 0.32) when a dense retriever and vLLM rollouts share the process.
+        from pr2.retrieval.bm25 import BM25Retriever
+
         return BM25Retriever()
     from pr2.retrieval.dense import DTYPES, DenseRetriever, MeanPoolingEncoder, SentenceTransformerEncoder, pick_device
 
