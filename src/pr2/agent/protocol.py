@@ -132,17 +132,21 @@ def format_information(items: list[ProfileItem], truncate, config: AgentConfig, 
         body = "(no further posts match this search)"
     else:
         body = "\n".join(f"[{i}] {truncate(item.text)}" for i, item in enumerate(items, start=1))
-    if answer_now is not None:
-        body = f"{answer_now_text(config, answer_now)}\n{body}"
-    block = f"\n\n{config.info_open}\n{body}\n{config.info_close}\n\n"
-    return block + config.answer_open if answer_now is not None and config.force_answer else block
-
-
-def answer_now_text(config: AgentConfig, why: str) -> str:
-    return f"{why} Do not search again: write your final answer now inside {config.answer_open} {config.answer_close}."
+    return _information_block(body, config, answer_now)
 
 
 def answer_now_note(config: AgentConfig, why: str) -> str:
     """A block of its own that only says to answer (a search past the limit)."""
-    note = f"\n\n{config.info_open}\n{answer_now_text(config, why)}\n{config.info_close}\n\n"
-    return note + config.answer_open if config.force_answer else note
+    return _information_block(None, config, why)
+
+
+def _information_block(body: str | None, config: AgentConfig, answer_now: str | None) -> str:
+    lines = [body] if body is not None else []
+    if answer_now is not None:
+        lines.insert(
+            0,
+            f"{answer_now} Do not search again: write your final answer now inside "
+            f"{config.answer_open} {config.answer_close}.",
+        )
+    block = f"\n\n{config.info_open}\n" + "\n".join(lines) + f"\n{config.info_close}\n\n"
+    return block + config.answer_open if answer_now is not None and config.force_answer else block
