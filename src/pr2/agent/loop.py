@@ -66,6 +66,14 @@ def agent_tokenizer(generator: Generator, tokenizer=None):
     return tokenizer
 
 
+def episode_prompt_ids(question: str, config: AgentConfig, tokenizer) -> list[int]:
+    """What the policy is given: system prompt, example turn if configured, the question, then the prefill."""
+    ids = apply_chat_template(tokenizer, build_messages(question, config))
+    if config.prefill:
+        ids += tokenizer(config.prefill, add_special_tokens=False)["input_ids"]
+    return ids
+
+
 def run_agent(
     questions: Sequence[Question],
     generator: Generator,
@@ -102,10 +110,7 @@ def _run_batch(questions, generator, tokenizer, retriever, config: AgentConfig, 
         pool = q.profile[: config.candidate_pool] if config.candidate_pool else q.profile
         index = ProfileIndex(pool, retriever)  # this user's own profile only
         timings.retrieval += time.perf_counter() - t0
-        prompt_ids = apply_chat_template(tokenizer, build_messages(q.question, config))
-        if config.prefill:
-            prompt_ids += tokenizer(config.prefill, add_special_tokens=False)["input_ids"]
-        episodes.append(_Episode(q, index, Trajectory(q.id, prompt_ids)))
+        episodes.append(_Episode(q, index, Trajectory(q.id, episode_prompt_ids(q.question, config, tokenizer))))
 
     def encode(text: str) -> list[int]:
         return tokenizer(text, add_special_tokens=False)["input_ids"]

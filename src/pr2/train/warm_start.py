@@ -16,10 +16,9 @@ from pathlib import Path
 import torch
 
 from pr2.agent import run_agent
-from pr2.agent.protocol import build_messages
+from pr2.agent.loop import episode_prompt_ids
 from pr2.data.io import write_json_atomic
 from pr2.errors import PR2Error
-from pr2.generation.chat import apply_chat_template
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +65,7 @@ def warm_start(config, questions, output_dir: Path, judge) -> Path:
     no_example = replace(agent, example_turn=False)
     rows = []
     for t in kept:
-        prompt = apply_chat_template(tokenizer, build_messages(by_id[t.question_id].question, no_example))
-        if agent.prefill:
-            prompt += tokenizer(agent.prefill, add_special_tokens=False)["input_ids"]
+        prompt = episode_prompt_ids(by_id[t.question_id].question, no_example, tokenizer)
         rows.append({"input_ids": prompt + t.completion_ids, "completion_mask": [0] * len(prompt) + t.loss_mask})
     args = SFTConfig(
         output_dir=str(work / "sft"),
