@@ -23,13 +23,13 @@ from pr2.errors import PR2Error
 log = logging.getLogger(__name__)
 
 
-def select_trajectories(trajectories, rewards, keep: int):
-    """Per question, the `keep` highest-reward trajectories among those that searched and answered."""
+def select_trajectories(trajectories, rewards, keep: int) -> list[tuple]:
+    """Per question, the `keep` highest-reward (trajectory, reward) pairs among episodes that searched and answered."""
     best: dict[str, list] = {}
     for t, r in zip(trajectories, rewards, strict=True):
         if t.searches and t.ended == "answer":
-            best.setdefault(t.question_id, []).append((r, t))
-    return [t for items in best.values() for _, t in sorted(items, key=lambda x: -x[0])[:keep]]
+            best.setdefault(t.question_id, []).append((t, r))
+    return [pair for pairs in best.values() for pair in sorted(pairs, key=lambda p: -p[1])[:keep]]
 
 
 def warm_start(config, questions, output_dir: Path, judge) -> Path:
@@ -39,7 +39,6 @@ def warm_start(config, questions, output_dir: Path, judge) -> Path:
 
     from pr2.generation.hf import HFGenerator
     from pr2.retrieval import load_retriever
-    from pr2.train.config import TRL_DEFAULTS
     from pr2.train.reward import answer_reward
     from pr2.train.trainer import agent_config, load_policy
 
@@ -51,20 +50,19 @@ def warm_start(config, questions, output_dir: Path, judge) -> Path:
     shutil.rmtree(work, ignore_errors=True)  # left by a run killed mid-way: start over
     model, tokenizer = load_policy(config)
     generator = HFGenerator(model.eval(), tokenizer, model_name=config.model)
-    sampling = {k: config.trl.get(k, TRL_DEFAULTS.get(k, 1.0)) for k in ("temperature", "top_p")}
+    sampling = {k: config.trl_value(k) for k in ("temperature", "top_p")}
     agent = replace(agent_config(config), example_turn=True, seed=0, **sampling)
     many = [q for q in questions for _ in range(config.warm_start_samples)]
     trajectories = run_agent(many, generator, agent, retriever=load_retriever(config.retriever))
     by_id = {q.id: q for q in questions}
     rewards = [answer_reward(by_id[t.question_id], t.answer, judge) for t in trajectories]
-    reward_of = {id(t): r for t, r in zip(trajectories, rewards, strict=True)}
     kept = select_trajectories(trajectories, rewards, config.warm_start_keep)
     log.info("warm start: kept %d of %d trajectories", len(kept), len(trajectories))
     if not kept:
         raise PR2Error("warm start: no sampled trajectory both searched and answered; raise warm_start_samples")
     no_example = replace(agent, example_turn=False)
     rows = []
-    for t in kept:
+    for t, _ in kept:
         prompt = episode_prompt_ids(by_id[t.question_id].question, no_example, tokenizer)
         rows.append({"input_ids": prompt + t.completion_ids, "completion_mask": [0] * len(prompt) + t.loss_mask})
     args = SFTConfig(
@@ -97,8 +95,8 @@ def warm_start(config, questions, output_dir: Path, judge) -> Path:
         "base_model": config.model,
         "sampled": len(trajectories),
         "kept": [
-            {"question_id": t.question_id, "reward": reward_of[id(t)], "text": t.text, **row}
-            for t, row in zip(kept, rows, strict=True)
+            {"question_id": t.question_id, "reward": reward, "text": t.text, **row}
+            for (t, reward), row in zip(kept, rows, strict=True)
         ],
     }
     write_json_atomic(work / "model" / "pr2-warm-start.json", summary)
