@@ -17,6 +17,9 @@ def test_yaml_and_set_fill_ours_and_trls_fields(tmp_path):
         "output_dir": "/x/y",
     }
     assert config.output_dir == "/x/y"
+    assert config.trl_value("beta") == 0.04  # set in the file
+    assert config.trl_value("seed") == 0  # pr2's default
+    assert config.trl_value("top_p") == 1.0  # TRL's own default
 
 
 def test_bad_keys_and_values_are_one_line_errors(tmp_path):

@@ -86,9 +86,19 @@ class TrainConfig:
     trl: dict[str, Any] = field(default_factory=dict)
     """Fields of TRL's GRPOConfig (learning_rate, beta, loss_type, num_generations, max_steps, save_steps, ...)."""
 
+    def trl_value(self, name: str) -> Any:
+        """The TRL field as this run will have it: set here, else pr2's default, else GRPOConfig's own."""
+        if name in self.trl:
+            return self.trl[name]
+        if name in TRL_DEFAULTS:
+            return TRL_DEFAULTS[name]
+        from trl import GRPOConfig
+
+        return GRPOConfig.__dataclass_fields__[name].default
+
     @property
     def output_dir(self) -> str:
-        return str(self.trl.get("output_dir", TRL_DEFAULTS["output_dir"]))
+        return str(self.trl_value("output_dir"))
 
 
 # pr2's values for TRL fields whose TRL default does not suit this task.

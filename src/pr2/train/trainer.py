@@ -120,14 +120,14 @@ def train(
 
     output_dir = Path(config.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    seed = int(config.trl.get("seed", TRL_DEFAULTS["seed"]))
-    set_seed(seed)
+    set_seed(int(config.trl_value("seed")))
     questions = select_questions(config.dataset, split=config.split, subsets=config.subsets, limit=config.limit)
     by_id = {q.id: q for q in questions}
     write_json_atomic(output_dir / "pr2-train-config.json", asdict(config))
 
     start_from = None
-    judge = judge or build_judge_for(config, output_dir)
+    if judge is None:
+        judge = build_judge_for(config, output_dir)
     if config.warm_start:
         from pr2.train.warm_start import warm_start
 
