@@ -12,8 +12,9 @@ import logging
 import time
 from collections.abc import Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 
-from pr2.agent import AgentConfig, Trajectory, run_agent
+from pr2.agent import AgentConfig, Segment, Trajectory, run_agent
 from pr2.data.schema import Question
 from pr2.errors import PR2Error
 from pr2.generation.base import Completion, SamplingParams
@@ -127,15 +128,7 @@ def make_rollout_func(
         except KeyError as err:
             raise PR2Error(f"rollout: prompt {err} is not a training question id") from None
         args = trainer.args
-        config = AgentConfig(
-            **{
-                **agent_config.__dict__,
-                "temperature": args.temperature,
-                "top_p": args.top_p,
-                "batch_size": len(batch),
-                "seed": None,
-            }
-        )
+        config = replace(agent_config, temperature=args.temperature, top_p=args.top_p, batch_size=len(batch), seed=None)
         generator = (
             TRLVLLMGenerator(trainer, tokenizer)
             if getattr(trainer, "use_vllm", False)
@@ -145,13 +138,9 @@ def make_rollout_func(
         check_rollout(trajectories)
         if recorder is not None:
             recorder.append(trajectories)
-        empty = [not t.completion_ids for t in trajectories]
-        if any(empty):  # TRL cannot train on an empty completion; an eos token stands in (scored 0 anyway)
-            for t, e in zip(trajectories, empty, strict=True):
-                if e:
-                    from pr2.agent import Segment
-
-                    t.segments.append(Segment("model", "", [tokenizer.eos_token_id], [0.0]))
+        for t in trajectories:
+            if not t.completion_ids:  # TRL cannot train on an empty completion; an eos stands in (scored 0 anyway)
+                t.segments.append(Segment("model", "", [tokenizer.eos_token_id], [0.0]))
         rollout.last_seconds = time.perf_counter() - started
         return {
             "prompt_ids": [t.prompt_ids for t in trajectories],
