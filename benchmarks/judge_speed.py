@@ -2,8 +2,9 @@
 
 Same judge model (default: the bundled SmolLM2-135M-Instruct on the hf back end), no cache. Responses: for each
 bundled sample question, its narrative (covers the aspects) and a generic answer (does not).
-Prints both times, the speed ratio (generate time over logprob time) and how often the two modes agree (logprob's
-expected score rounded to the nearest of 0/1/2 against generate's score).
+Both modes are timed on the pairs generate mode scores (a pair that fell to 0 after its retries did other work); with
+none, it prints that the two are not comparable. Prints both times, the speed ratio (generate time over logprob time)
+and how often the two agree (logprob's expected score rounded to the nearest of 0/1/2 against generate's score).
 Run: python benchmarks/judge_speed.py [--questions 6] [--judge smollm2]
 """
 
@@ -31,22 +32,31 @@ def main() -> None:
         for response in (q.narrative, GENERIC)
         for a in q.rubric_aspects
     ]
-    results, times = {}, {}
-    for mode in ("logprob", "generate"):
+
+    def timed(mode: str, subset: list[Pair]):
         judge = LLMJudge(JudgeConfig(model=args.judge, mode=mode, retry_cap=3, max_tokens=64), gen)
         start = time.perf_counter()
-        results[mode] = judge.judge(pairs)
-        times[mode] = time.perf_counter() - start
-        print(
-            f"{mode:<9} {times[mode]:7.1f}s for {len(pairs)} pairs (retried {judge.stats.retried}, "
-            f"fell to 0 {judge.stats.failed})"
-        )
+        results = judge.judge(subset)
+        return results, time.perf_counter() - start, judge.stats
+
+    # Only pairs that generate mode actually scores are comparable: a pair that fell to 0 after the retries did
+    # other (more) work than one forward pass, and its 0 is no judgement to agree with.
+    first, _, stats = timed("generate", pairs)
+    done = [p for p, j in zip(pairs, first, strict=True) if not j.failed]
+    print(f"generate mode read a score for {len(done)}/{len(pairs)} pairs (fell to 0: {stats.failed})")
+    if not done:
+        print("ratio: not comparable (generate mode scored no pair; use a judge that writes JSON)")
+        return
+    gen_results, gen_time, gen_stats = timed("generate", done)
+    lp_results, lp_time, _ = timed("logprob", done)
+    print(f"generate  {gen_time:7.1f}s for {len(done)} pairs (retried {gen_stats.retried})")
+    print(f"logprob   {lp_time:7.1f}s for {len(done)} pairs")
     agree = sum(
         min((0, 1, 2), key=lambda s: abs(s - lp.score)) == g.score
-        for lp, g in zip(results["logprob"], results["generate"], strict=True)
+        for lp, g in zip(lp_results, gen_results, strict=True)
     )
-    print(f"agreement: {agree}/{len(pairs)} = {agree / len(pairs):.2f}")
-    print(f"ratio: {times['generate'] / times['logprob']:.2f}  (generate time over logprob time)")
+    print(f"agreement on those pairs: {agree}/{len(done)} = {agree / len(done):.2f}")
+    print(f"ratio: {gen_time / lp_time:.2f}  (generate time over logprob time, same {len(done)} pairs)")
 
 
 if __name__ == "__main__":

@@ -66,6 +66,65 @@ def tiny_encoder_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_st_dir(tiny_encoder_dir, tmp_path_factory) -> Path:
+    """The tiny BERT as a sentence-transformers folder (mean pooling): stands in for MiniLM in mechanics tests."""
+    from sentence_transformers import SentenceTransformer, models
+
+    path = tmp_path_factory.mktemp("tiny-st")
+    body = models.Transformer(str(tiny_encoder_dir))
+    SentenceTransformer(modules=[body, models.Pooling(body.get_word_embedding_dimension())], device="cpu").save(
+        str(path)
+    )
+    return path
+
+
+@pytest.fixture(scope="session")
+def minilm_retriever():
+    """The real bundled MiniLM, loaded once for the tests where what it retrieves matters."""
+    from pr2.retrieval import load_retriever
+
+    return load_retriever("minilm")
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(smollm2_dir, tmp_path_factory) -> Path:
+    """A randomly initialised 2-layer Llama with SmolLM2's real tokenizer, chat template and end-of-turn ids.
+
+    Every code path (hf back end, `transformers serve`, TRL, PEFT) loads it by path exactly as it loads SmolLM2,
+    in a fraction of the time; it writes token soup, so tests that use it check mechanics, never behaviour.
+    """
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+
+    path = tmp_path_factory.mktemp("tiny-llama")
+    config = AutoConfig.from_pretrained(smollm2_dir)
+    config.update(
+        {
+            "hidden_size": 64,
+            "intermediate_size": 128,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "head_dim": 16,
+            "max_position_embeddings": 2048,
+        }
+    )
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.generation_config = GenerationConfig.from_pretrained(smollm2_dir)
+    model.save_pretrained(path)
+    AutoTokenizer.from_pretrained(smollm2_dir).save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_generator(tiny_llama_dir):
+    from pr2.generation import GeneratorConfig, load_generator
+
+    return load_generator(GeneratorConfig(model=str(tiny_llama_dir), backend="hf", device="cpu"))
+
+
+@pytest.fixture(scope="session")
 def smollm2_dir() -> Path:
     """The bundled SmolLM2-135M-Instruct as a transformers folder (converted from the GGUF once per machine)."""
     from pr2.generation.models import bundled_smollm2

@@ -6,10 +6,10 @@ runner = CliRunner()
 
 
 def test_demo_runs_offline_and_prints_table_and_a_trajectory(tmp_path):
-    result = runner.invoke(app, ["demo", "--output_address", str(tmp_path), "--limit", "3"])
+    result = runner.invoke(app, ["demo", "--output_address", str(tmp_path), "--limit", "1"])
     assert result.exit_code == 0, result.output
     out = result.output
-    assert "| method | A&E | LPD | S&C | Avg |" in out and "| pr2 |" in out and "| rag |" in out
+    assert "| method |" in out and "| Avg |" in out and "| pr2 |" in out and "| rag |" in out
     assert "One trajectory" in out and "QUESTION:" in out
     assert "PROXY" in out and "Qwen/Qwen2.5-32B-Instruct" in out
     for name in (

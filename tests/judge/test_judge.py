@@ -1,13 +1,16 @@
 import dataclasses
 import json
+import math
 
+import numpy as np
 import pytest
 
 from pr2.errors import PR2Error
-from pr2.generation.base import Completion
+from pr2.generation.base import Completion, SamplingParams
 from pr2.judge import JudgeConfig, build_judge
-from pr2.judge.embedding import DEFAULT_THRESHOLDS, EmbeddingJudge, calibrate
+from pr2.judge.embedding import EmbeddingJudge, aspect_text, calibrate
 from pr2.judge.judge import LLMJudge, Pair
+from pr2.judge.parsing import parse_score
 
 PAIR = Pair(
     "How do I paint skies?",
@@ -90,19 +93,62 @@ def test_custom_prompt_file(tmp_path):
         LLMJudge(JudgeConfig(model="x", mode="generate", prompt_file=str(bad)), model)
 
 
-def test_logprob_mode_with_the_bundled_model_is_deterministic(hf_generator):
-    judge = LLMJudge(JudgeConfig(model="smollm2", mode="logprob"), hf_generator)
-    first = judge.judge([PAIR])[0]
-    judge2 = LLMJudge(JudgeConfig(model="smollm2", mode="logprob"), hf_generator)
-    assert 0.0 <= first.score <= 2.0 and not first.failed
-    assert judge2.judge([PAIR])[0].score == pytest.approx(first.score, abs=1e-6)
-    assert "p(0,1,2)=" in first.rationale
+class FixedScores:
+    """A judge model whose next-token probabilities of "0", "1", "2" are given."""
+
+    model_name = "fixed"
+
+    def __init__(self, probs):
+        self.probs, self.prompts = probs, []
+
+    def score(self, prompts, candidates):
+        self.prompts.extend(prompts)
+        return [{c: math.log(p) for c, p in zip(candidates, self.probs, strict=True)} for _ in prompts]
 
 
-def test_generate_mode_with_the_bundled_model_ends_with_a_score(hf_generator):
-    judge = LLMJudge(JudgeConfig(model="smollm2", mode="generate", retry_cap=2, max_tokens=48), hf_generator)
+def test_logprob_mode_is_the_expected_score_under_the_judges_probabilities():
+    # p(0, 1, 2) = (0.2, 0.3, 0.5) -> 0*0.2 + 1*0.3 + 2*0.5 = 1.3; unnormalised mass is renormalised first.
+    (j,) = LLMJudge(JudgeConfig(model="x", mode="logprob"), FixedScores([0.2, 0.3, 0.5])).judge([PAIR])
+    assert j.score == pytest.approx(1.3) and not j.failed
+    (j,) = LLMJudge(JudgeConfig(model="x", mode="logprob"), FixedScores([0.1, 0.1, 0.0001])).judge([PAIR])
+    assert j.score == pytest.approx((0.1 + 0.0002) / 0.2001)
+
+
+def test_logprob_mode_on_the_hf_back_end_matches_a_forward_pass_by_hand(tiny_generator):
+    import torch
+
+    judge = LLMJudge(JudgeConfig(model="tiny", mode="logprob"), tiny_generator)
     (j,) = judge.judge([PAIR])
-    assert j.score in (0.0, 1.0, 2.0) and 1 <= j.rounds <= 3
+    tok = tiny_generator.tokenizer
+    ids = tiny_generator.encode_prompt([{"role": "user", "content": judge.input_text(PAIR)}])
+    with torch.inference_mode():
+        logits = tiny_generator.model(input_ids=torch.tensor([ids])).logits[0, -1]
+    p = torch.softmax(logits.float(), -1)[[tok.convert_tokens_to_ids(c) for c in "012"]]
+    assert j.score == pytest.approx(float((p * torch.tensor([0.0, 1.0, 2.0])).sum() / p.sum()), abs=1e-5)
+
+
+def test_generate_mode_on_the_hf_back_end_retries_then_gives_up_with_zero(tiny_generator):
+    # The random model never writes JSON: every round is re-asked, greedy first, hotter each time, then 0.
+    texts, temperatures = [], []
+
+    class Recording:
+        model_name, tokenizer = "tiny", tiny_generator.tokenizer
+
+        def generate(self, prompts, params):
+            temperatures.append(params.temperature)
+            out = tiny_generator.generate(prompts, params)
+            texts.extend(c.text for c in out)
+            return out
+
+    judge = LLMJudge(JudgeConfig(model="tiny", mode="generate", retry_cap=2, max_tokens=16), Recording())
+    (j,) = judge.judge([PAIR])
+    assert temperatures == [0.0, 0.1, 0.2] and len(texts) == 3
+    assert not any(parse_score(t) for t in texts)
+    assert j.failed and j.score == 0 and j.rounds == 3 and judge.stats.failed == 1
+    greedy = tiny_generator.generate(
+        [[{"role": "user", "content": judge.input_text(PAIR)}]], SamplingParams(max_tokens=16)
+    )[0].text
+    assert texts[0] == greedy  # round 0 is the judge's exact prompt, greedy
 
 
 def test_embedding_judge_separates_covering_from_off_topic_and_says_proxy():
@@ -132,13 +178,59 @@ def test_embedding_judge_separates_covering_from_off_topic_and_says_proxy():
     assert 0 <= s_bad < s_good <= 2
 
 
-def test_embedding_thresholds_are_calibrated_on_the_bundled_sample():
+class Axis:
+    """A fake encoder: each text maps to a fixed unit vector, so every cosine is known."""
+
+    def __init__(self, vectors):
+        self.vectors = vectors
+
+    def encode(self, texts, **_):
+        return np.array([self.vectors[t] for t in texts])
+
+
+def test_calibrate_takes_the_95th_percentile_off_topic_and_the_median_narrative():
+    from pr2.data.schema import Aspect, ProfileItem, Question
+
+    def unit(cos):
+        return [cos, math.sqrt(1 - cos * cos)]
+
+    aspect = Aspect("a", "r", "e")
+    off = [f"off {i}" for i in range(20)]
+    vectors = {aspect_text("a", "r", "e"): [1.0, 0.0], "rel": unit(0.9)}
+    vectors.update({t: unit(i / 100) for i, t in enumerate(off)})  # cosines 0.00 .. 0.19
+    questions = []
+    for n, cos in enumerate((0.5, 0.6, 0.8)):
+        vectors[f"narrative {n}"] = unit(cos)
+        profile = [ProfileItem("rel", "rel"), *(ProfileItem(t, t) for t in off)]
+        questions.append(
+            Question(f"q{n}", "?", f"narrative {n}", profile, [aspect], extra={"relevant_profile_ids": ["rel"]})
+        )
+    low, high = calibrate(questions, Axis(vectors))
+    assert low == pytest.approx(np.percentile([i / 100 for i in range(20)], 95))
+    assert high == pytest.approx(0.6)
+
+
+def test_default_thresholds_hold_on_questions_they_were_not_calibrated_on():
+    # Fitted on the train split; judged here on validation + test: off-topic posts seldom score, narratives do.
     from pr2.data import sample_questions
 
     judge = build_judge(JudgeConfig(mode="embedding"))
-    low, high = calibrate(sample_questions(), judge.model)
-    assert low == pytest.approx(DEFAULT_THRESHOLDS[0], abs=0.01)
-    assert high == pytest.approx(DEFAULT_THRESHOLDS[1], abs=0.01)
+    held_out = [q for q in sample_questions() if q.split != "train"]
+    pairs_off, pairs_narrative = [], []
+    for q in held_out:
+        relevant = set(q.extra["relevant_profile_ids"])
+        for a in q.rubric_aspects:
+            pairs_narrative.append(Pair(q.question, q.narrative, q.narrative, a.aspect, a.reason, a.evidence))
+            pairs_off += [
+                Pair(q.question, q.narrative, p.text, a.aspect, a.reason, a.evidence)
+                for p in q.profile
+                if p.id not in relevant
+            ][:5]
+    off_scores = [j.score for j in judge.judge(pairs_off)]
+    narrative_scores = [j.score for j in judge.judge(pairs_narrative)]
+    assert sum(s == 0 for s in off_scores) / len(off_scores) >= 0.9
+    assert sum(s >= 1 for s in narrative_scores) / len(narrative_scores) >= 0.8
+    assert sum(s == 2 for s in narrative_scores) / len(narrative_scores) >= 0.4
 
 
 def test_unknown_mode():
