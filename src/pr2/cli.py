@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import typer
 
+from pr2.agent.protocol import AgentConfig
 from pr2.errors import PR2Error
 
 # Library chatter (weight-loading bars) hides pr2's own progress bars and one-screen summaries. Set before any
@@ -28,6 +29,9 @@ app = typer.Typer(
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+_AGENT = AgentConfig()  # the agent loop's defaults, declared once (pr2 train reads the same dataclass)
 
 
 def _opt(default: Any, name: str, help: str, *extra: str) -> Any:
@@ -274,28 +278,33 @@ def run(
     model: str = _opt("smollm2", "model", "Policy: smollm2, qwen, gemma, llama, a Hub id, a path or a served name."),
     backend: str = _opt("hf", "backend", "hf, openai or vllm."),
     adapter: str | None = _opt(None, "adapter", "LoRA adapter directory (from pr2 train)."),
-    temperature: float = _opt(0.0, "temperature", "Sampling temperature of the policy."),
-    top_p: float = _opt(1.0, "top_p", "Nucleus sampling mass."),
+    temperature: float = _opt(_AGENT.temperature, "temperature", "Sampling temperature of the policy."),
+    top_p: float = _opt(_AGENT.top_p, "top_p", "Nucleus sampling mass."),
     base_url: str | None = _opt(None, "base-url", "OpenAI-compatible server URL (--backend openai)."),
     api_key_addr: str | None = _opt(None, "api_key_addr", "File with the API key."),
     split: str | None = _opt("test", "split", "Keep questions of this split (records without one are kept)."),
     subsets: str = _opt("ALL", "subsets", "ALL or a comma list of categories."),
     limit: int | None = _opt(None, "limit", "Keep the first N questions after the split/subset filter."),
-    max_model_len: int = _opt(4096, "max-model-len", "Total token budget per episode."),
-    max_turn_tokens: int = _opt(512, "max-turn-tokens", "New tokens per turn."),
-    top_k: int = _opt(3, "top-k", "Profile posts inserted per search."),
-    max_searches: int = _opt(4, "max-searches", "Searches per question."),
-    retriever: str = _opt("minilm", "retriever", "bm25, minilm, contriever, or an encoder id/path."),
-    candidate_pool: int | None = _opt(None, "candidate-pool", "Search only the first K posts of a ranked profile."),
-    example_turn: bool = _opt(True, "example-turn/--no-example-turn", "Show one worked example episode first."),
-    force_answer: bool = _opt(
-        True, "force-answer/--no-force-answer", "After the last search, open the answer tag for the model."
+    max_model_len: int = _opt(_AGENT.max_model_len, "max-model-len", "Total token budget per episode."),
+    max_turn_tokens: int = _opt(_AGENT.max_turn_tokens, "max-turn-tokens", "New tokens per turn."),
+    top_k: int = _opt(_AGENT.top_k, "top-k", "Profile posts inserted per search."),
+    max_searches: int = _opt(_AGENT.max_searches, "max-searches", "Searches per question."),
+    item_tokens: int = _opt(_AGENT.item_tokens, "item-tokens", "Each inserted post is cut to this many tokens."),
+    retriever: str = _opt(_AGENT.retriever, "retriever", "bm25, minilm, contriever, or an encoder id/path."),
+    candidate_pool: int | None = _opt(
+        _AGENT.candidate_pool, "candidate-pool", "Search only the top K posts (a pr2 rank order, else ranked here)."
     ),
-    batch_size: int = _opt(16, "batch-size", "Questions advanced together."),
+    example_turn: bool = _opt(
+        _AGENT.example_turn, "example-turn/--no-example-turn", "Show one worked example episode first."
+    ),
+    force_answer: bool = _opt(
+        _AGENT.force_answer, "force-answer/--no-force-answer", "After the last search, open the answer tag."
+    ),
+    batch_size: int = _opt(_AGENT.batch_size, "batch-size", "Questions advanced together."),
     gpu_memory_utilization: float = _opt(
         0.9, "gpu-memory-utilization", "vLLM: share of GPU memory (on a CPU build: of RAM) for the engine."
     ),
-    seed: int = _opt(0, "seed", "Sampling seed."),
+    seed: int = _opt(_AGENT.seed, "seed", "Sampling seed."),
     judge_model: str | None = _opt(None, "judge-model", "Also score the answers with this judge (minilm = proxy)."),
     judge_mode: str | None = _opt(None, "judge-mode", "generate, logprob or embedding."),
     judge_backend: str = _opt("hf", "judge-backend", "Back end of the judge."),
@@ -313,6 +322,7 @@ def run(
         max_searches=max_searches,
         max_turn_tokens=max_turn_tokens,
         max_model_len=max_model_len,
+        item_tokens=item_tokens,
         candidate_pool=candidate_pool,
         example_turn=example_turn,
         force_answer=force_answer,

@@ -6,15 +6,14 @@ from pr2.agent import AgentConfig, run_agent
 from pr2.data import sample_questions
 from pr2.data.schema import ProfileItem, Question
 from pr2.generation.base import Completion
-from pr2.retrieval import load_retriever
 
 # Starting the turn inside a search makes the real model write a query and stop at </search> deterministically.
 FORCED_SEARCH = "<think>I should look at what this person wrote before.</think>\n<search>"
 
 
 @pytest.fixture(scope="module")
-def minilm():
-    return load_retriever("minilm")
+def minilm(minilm_retriever):
+    return minilm_retriever
 
 
 class CountingGenerator:

@@ -14,16 +14,16 @@ from tests.agent.test_loop import CountingGenerator
 
 ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
-CONFIG = AgentConfig(max_model_len=600, max_turn_tokens=48, temperature=0.7, seed=1)
+CONFIG = AgentConfig(max_model_len=600, max_turn_tokens=48, temperature=0.7, seed=1, retriever="bm25")
 
 
-def test_outputs_follow_lamp_qa_format_and_a_crashed_run_resumes(tmp_path, hf_generator):
+def test_outputs_follow_lamp_qa_format_and_a_crashed_run_resumes(tmp_path, tiny_generator):
     questions = sample_questions("test")[:3]
-    first = run_agent_file(questions[:2], tmp_path, hf_generator, CONFIG, progress=False)
+    first = run_agent_file(questions[:2], tmp_path, tiny_generator, CONFIG, progress=False)
     assert first.resumed == 0
     with (tmp_path / "trajectories.jsonl").open("a") as handle:
         handle.write('{"id": "sc-5", "segm')  # a crash mid-write
-    counting = CountingGenerator(hf_generator)
+    counting = CountingGenerator(tiny_generator)
     result = run_agent_file(questions, tmp_path, counting, CONFIG, progress=False)
     assert result.resumed == 2 and counting.calls[0] == 1  # only the third question is generated
     lines = (tmp_path / "trajectories.jsonl").read_text().splitlines()
@@ -34,7 +34,7 @@ def test_outputs_follow_lamp_qa_format_and_a_crashed_run_resumes(tmp_path, hf_ge
     assert summary["trajectories"] == 3 and summary["without_answer"] == sum(not a for a in responses.values())
 
 
-def test_cli_run_with_limit_subset_and_proxy_judge(tmp_path):
+def test_cli_run_with_limit_subset_and_proxy_judge(tmp_path, tiny_llama_dir, tiny_st_dir):
     src = tmp_path / "test.jsonl"
     records = []
     for path in sorted(sample_path().glob("*_test.json")):
@@ -59,8 +59,14 @@ def test_cli_run_with_limit_subset_and_proxy_judge(tmp_path):
             "500",
             "--max-turn-tokens",
             "48",
+            "--model",
+            str(tiny_llama_dir),
+            "--retriever",
+            str(tiny_st_dir),
             "--judge-model",
-            "minilm",
+            str(tiny_st_dir),
+            "--judge-mode",
+            "embedding",
         ],
     )
     assert result.exit_code == 0, result.output
@@ -69,7 +75,7 @@ def test_cli_run_with_limit_subset_and_proxy_judge(tmp_path):
     assert json.loads((out / "scores.json").read_text())["judge"]["proxy"] is True
 
 
-def test_pr2_script_keeps_the_paper_flags(tmp_path):
+def test_pr2_script_keeps_the_paper_flags(tmp_path, tiny_llama_dir):
     src = sample_path() / "Lifestyle_and_Personal_Development_test.json"
     result = subprocess.run(
         [
@@ -80,7 +86,7 @@ def test_pr2_script_keeps_the_paper_flags(tmp_path):
             "--output_address",
             str(tmp_path / "o"),
             "--model",
-            "smollm2",
+            str(tiny_llama_dir),
             "--temperature",
             "0.5",
             "--split",

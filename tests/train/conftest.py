@@ -63,12 +63,12 @@ def fact_task_file(tmp_path):
 
 # Short episodes (one search, one post) keep a GRPO step near 50 s on 2 cores; 0.7/0.9 keeps SmolLM2 coherent.
 FAST_EPISODES = [
-    "max_model_len=500",
+    "agent.max_model_len=500",
     "max_completion_length=500",
-    "max_turn_tokens=48",
-    "max_searches=1",
-    "top_k=1",
-    "item_tokens=32",
+    "agent.max_turn_tokens=48",
+    "agent.max_searches=1",
+    "agent.top_k=1",
+    "agent.item_tokens=32",
     "temperature=0.7",
     "top_p=0.9",
 ]

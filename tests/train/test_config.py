@@ -6,9 +6,9 @@ from pr2.train import load_train_config
 
 def test_yaml_and_set_fill_ours_and_trls_fields(tmp_path):
     path = tmp_path / "c.yaml"
-    path.write_text("model: smollm2\nmax_searches: 2\nlearning_rate: 1.0e-4\nbeta: 0.04\nloss_type: grpo\n")
+    path.write_text("model: smollm2\nagent:\n  max_searches: 2\nlearning_rate: 1.0e-4\nbeta: 0.04\nloss_type: grpo\n")
     config = load_train_config(path, ["max_steps=7", "advantage=group", "lora=false", "output_dir=/x/y"])
-    assert config.max_searches == 2 and config.advantage == "group" and config.lora is False
+    assert config.agent.max_searches == 2 and config.advantage == "group" and config.lora is False
     assert config.trl == {
         "learning_rate": 1e-4,
         "beta": 0.04,
@@ -44,3 +44,38 @@ def test_shipped_configs_load():
             continue
         config = load_train_config(path)
         assert config.trl.get("output_dir"), path
+
+
+def test_values_keep_their_field_types_and_bad_ones_name_key_value_and_type(tmp_path):
+    config = load_train_config(
+        None,
+        ["output_dir=2024", "agent.max_searches=2", "learning_rate=1e-3", "lora=no", "agent.candidate_pool=null"],
+    )
+    assert config.output_dir == "2024" and isinstance(config.trl["output_dir"], str)  # not "2024.0"
+    assert config.agent.max_searches == 2 and config.trl["learning_rate"] == 1e-3 and config.lora is False
+    assert config.agent.candidate_pool is None
+    with pytest.raises(PR2Error, match=r"config key 'agent.max_searches': 'two' is not a int"):
+        load_train_config(None, ["agent.max_searches=two"])
+    with pytest.raises(PR2Error, match=r"config key 'max_steps': '1.5' is not a int"):
+        load_train_config(None, ["max_steps=1.5"])
+    with pytest.raises(PR2Error, match=r"'max_searches' belongs to the agent loop: write agent.max_searches"):
+        load_train_config(None, ["max_searches=2"])
+    with pytest.raises(PR2Error, match=r"unknown training config key 'agent.max_serches'"):
+        load_train_config(None, ["agent.max_serches=2"])
+    bad = tmp_path / "typed.yaml"
+    bad.write_text("agent:\n  top_k: [1, 2]\n")
+    with pytest.raises(PR2Error, match=r"typed\.yaml: config key 'agent.top_k': '\[1, 2\]' is not a int"):
+        load_train_config(bad)
+
+
+def test_the_agent_loop_is_declared_once_for_run_and_train():
+    import inspect
+
+    from pr2.agent import AgentConfig
+    from pr2.cli import run
+    from pr2.train import TrainConfig
+
+    assert TrainConfig().agent == AgentConfig()
+    options = inspect.signature(run).parameters
+    for name in ("max_model_len", "max_turn_tokens", "top_k", "max_searches", "item_tokens", "candidate_pool"):
+        assert options[name].default.default == getattr(AgentConfig(), name), name

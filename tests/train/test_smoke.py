@@ -1,4 +1,8 @@
-"""The CPU smoke config trains, checkpoints, resumes, writes metrics and plots; rollouts keep their invariants."""
+"""The CPU smoke config trains, checkpoints, resumes, writes metrics and plots; rollouts keep their invariants.
+
+Mechanics only: the policy is the tiny random Llama (SmolLM2's tokenizer) and search uses the tiny encoder, so every
+TRL/PEFT path runs as with SmolLM2, in seconds. Behaviour (does it learn) is test_learning.py's, on the real model.
+"""
 
 import json
 import subprocess
@@ -15,19 +19,29 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
+def tiny_overrides(tiny_llama_dir, tiny_st_dir) -> list[str]:
+    return [
+        f"model={tiny_llama_dir}",
+        f"agent.retriever={tiny_st_dir}",
+        f"judge_model={tiny_st_dir}",
+        "agent.max_model_len=256",
+        "max_completion_length=256",
+        "agent.max_turn_tokens=32",
+    ]
+
+
 @pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory, smollm2_dir):
+def smoke_run(tmp_path_factory, tiny_llama_dir, tiny_st_dir):
     out = tmp_path_factory.mktemp("smoke")
     recorder = []
-    config = load_train_config(
-        ROOT / "configs" / "cpu-smoke.yaml", [f"output_dir={out}", "max_steps=2", "save_steps=1"]
-    )
+    overrides = [f"output_dir={out}", "max_steps=2", "save_steps=1", *tiny_overrides(tiny_llama_dir, tiny_st_dir)]
+    config = load_train_config(ROOT / "configs" / "cpu-smoke.yaml", overrides)
     result = train(config, recorder=recorder)
-    return out, result, recorder, config
+    return out, result, recorder, config, overrides
 
 
 def test_rollouts_return_one_completion_per_prompt_with_aligned_masks(smoke_run):
-    _, _, recorder, config = smoke_run
+    _, _, recorder, config, _ = smoke_run
     assert len(recorder) == 2
     for step in recorder:
         assert len(step) == config.trl["num_generations"]  # TRL passes each prompt repeated num_generations times
@@ -39,7 +53,7 @@ def test_rollouts_return_one_completion_per_prompt_with_aligned_masks(smoke_run)
 
 
 def test_checkpoints_metrics_plots_and_adapter(smoke_run, tmp_path):
-    out, result, _, _ = smoke_run
+    out, result, _, _, _ = smoke_run
     assert result.global_step == 2
     assert (out / "checkpoint-1").is_dir() and (out / "checkpoint-2").is_dir()
     rows = read_jsonl(out / "metrics.jsonl")
@@ -65,17 +79,15 @@ def test_checkpoints_metrics_plots_and_adapter(smoke_run, tmp_path):
 
 
 def test_resume_from_checkpoint_continues_the_run(smoke_run):
-    out, _, _, _ = smoke_run
-    config = load_train_config(
-        ROOT / "configs" / "cpu-smoke.yaml", [f"output_dir={out}", "max_steps=3", "save_steps=1"]
-    )
+    out, _, _, _, overrides = smoke_run
+    config = load_train_config(ROOT / "configs" / "cpu-smoke.yaml", [*overrides, "max_steps=3"])
     result = train(config, resume_from_checkpoint=str(out / "checkpoint-2"))
     assert result.global_step == 3
     assert [r["step"] for r in read_jsonl(out / "metrics.jsonl")] == [1, 2, 3]  # steps 1-2 not redone
 
 
-def test_trained_adapter_runs_with_pr2_run(smoke_run, tmp_path):
-    _, result, _, _ = smoke_run
+def test_trained_adapter_runs_with_pr2_run(smoke_run, tmp_path, tiny_llama_dir, tiny_st_dir):
+    _, result, _, _, _ = smoke_run
     from pr2.data import sample_path
 
     proc = subprocess.run(
@@ -89,7 +101,9 @@ def test_trained_adapter_runs_with_pr2_run(smoke_run, tmp_path):
             "--output_address",
             str(tmp_path / "o"),
             "--model",
-            "smollm2",
+            str(tiny_llama_dir),
+            "--retriever",
+            str(tiny_st_dir),
             "--adapter",
             str(result.adapter_dir),
             "--limit",

@@ -39,7 +39,7 @@ def test_warm_start_fine_tunes_on_its_best_trajectories_and_grpo_starts_from_it(
             "warm_start_samples=6",
             "warm_start_epochs=2",
             "warm_start_learning_rate=1e-3",
-            "example_turn=false",
+            "agent.example_turn=false",
             "max_steps=1",
             "num_generations=2",
             "per_device_train_batch_size=2",
@@ -78,4 +78,6 @@ def test_warm_start_fine_tunes_on_its_best_trajectories_and_grpo_starts_from_it(
     monkeypatch.setattr(pr2.train.trainer, "load_policy", no_reload)
     from pr2.train.warm_start import warm_start
 
-    assert warm_start(config, fact_task(), warm, FactJudge()) == warm
+    from pr2.train.trainer import process_state
+
+    assert warm_start(config, fact_task(), warm, FactJudge(), process_state(config)) == warm

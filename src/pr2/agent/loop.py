@@ -25,6 +25,8 @@ from pr2.errors import PR2Error, first_line
 from pr2.generation.base import Generator, SamplingParams
 from pr2.generation.chat import apply_chat_template
 from pr2.retrieval import ProfileIndex, Retriever
+from pr2.retrieval.base import rank_order
+from pr2.retrieval.rank import is_ranked
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,18 @@ def episode_prompt_ids(question: str, config: AgentConfig, tokenizer) -> list[in
     return ids
 
 
+def candidate_pool(question: Question, size: int | None, retriever: Retriever) -> list:
+    """The posts a search may return: the whole profile, or its top `size` by relevance to the question. A profile
+    ranked by `pr2 rank` is taken in its order (the paper's top set, e.g. Contriever's); any other is ranked here with
+    the search retriever first, never cut in file order."""
+    if not size or len(question.profile) <= size:
+        return list(question.profile)
+    if not is_ranked(question):
+        (scores,) = retriever.score_many([question.question], [[p.text for p in question.profile]])
+        return [question.profile[i] for i in rank_order(scores)[:size]]
+    return question.profile[:size]
+
+
 def run_agent(
     questions: Sequence[Question],
     generator: Generator,
@@ -107,8 +121,7 @@ def _run_batch(questions, generator, tokenizer, retriever, config: AgentConfig, 
     episodes = []
     for q in questions:
         t0 = time.perf_counter()
-        pool = q.profile[: config.candidate_pool] if config.candidate_pool else q.profile
-        index = ProfileIndex(pool, retriever)  # this user's own profile only
+        index = ProfileIndex(candidate_pool(q, config.candidate_pool, retriever), retriever)  # this user's only
         timings.retrieval += time.perf_counter() - t0
         episodes.append(_Episode(q, index, Trajectory(q.id, episode_prompt_ids(q.question, config, tokenizer))))
 
@@ -127,23 +140,29 @@ def _run_batch(questions, generator, tokenizer, retriever, config: AgentConfig, 
         active = [e for e in episodes if e.traj.ended is None]
         if not active:
             break
-        ids = [e.traj.prompt_ids + e.traj.completion_ids for e in active]
-        prompts = ids if token_in else [tokenizer.decode(x) for x in ids]
-        params = SamplingParams(
-            temperature=config.temperature,
-            top_p=config.top_p,
-            max_tokens=config.max_turn_tokens,
-            stop=(config.search_close, config.answer_close),
-            seed=None if config.seed is None else config.seed + turn,
-            logprobs=True,
-        )
-        t0 = time.perf_counter()
-        completions = generator.generate(prompts, params)
-        timings.generation += time.perf_counter() - t0
-        for e, c in zip(active, completions, strict=True):
+        # Each episode may write at most what is left of its budget (a server answers HTTP 400 past
+        # max_model_len); episodes with the same cap share one call, which is one call in the usual case.
+        by_cap: dict[int, list[_Episode]] = {}
+        for e in active:
+            by_cap.setdefault(min(config.max_turn_tokens, config.max_model_len - e.length), []).append(e)
+        for cap, group in sorted(by_cap.items(), reverse=True):
+            ids = [e.traj.prompt_ids + e.traj.completion_ids for e in group]
+            prompts = ids if token_in else [tokenizer.decode(x) for x in ids]
+            params = SamplingParams(
+                temperature=config.temperature,
+                top_p=config.top_p,
+                max_tokens=cap,
+                stop=(config.search_close, config.answer_close),
+                seed=None if config.seed is None else config.seed + turn,
+                logprobs=True,
+            )
             t0 = time.perf_counter()
-            _advance(e, c, config, tokenizer, encode, truncate)
-            timings.retrieval += time.perf_counter() - t0
+            completions = generator.generate(prompts, params)
+            timings.generation += time.perf_counter() - t0
+            for e, c in zip(group, completions, strict=True):
+                t0 = time.perf_counter()
+                _advance(e, c, config, tokenizer, encode, truncate)
+                timings.retrieval += time.perf_counter() - t0
         turn += 1
     timings.total += time.perf_counter() - began
     return [e.traj for e in episodes]
@@ -177,14 +196,17 @@ def _advance(e: _Episode, c, config: AgentConfig, tokenizer, encode, truncate) -
         and finish_reason == "eos"
         and (turn_text + text).rfind(config.search_open) > (turn_text + text).rfind(config.search_close)
     )
-    if open_search:  # a server that drops stop strings without naming them
-        text += config.search_close
-        extra = encode(config.search_close)
-        ids, logprobs = ids + extra, (logprobs + [0.0] * len(extra) if logprobs else None)
     e.traj.segments.append(Segment("model", text, ids, logprobs))
     turn_text += text
+    # A server that drops stop strings without naming them: the turn is a search whose closing tag the policy
+    # never sampled; the tag goes into the inserted (never trained on) text, not into the policy's tokens.
+    closing = config.search_close if open_search else ""
+    if open_search:
+        turn_text += closing
 
-    answer = extract_answer(turn_text, config)
+    query = extract_search(turn_text, config)
+    searched = (stop_string == config.search_close or open_search) and query is not None
+    answer = None if searched else extract_answer(turn_text, config)  # a turn that stopped at </search> searches
     if answer is not None:
         e.traj.answer = answer
         e.traj.ended = "length" if cut else "answer"
@@ -192,14 +214,12 @@ def _advance(e: _Episode, c, config: AgentConfig, tokenizer, encode, truncate) -
     if cut:
         e.traj.ended = "length"
         return
-    query = extract_search(turn_text, config)
-    searched = (stop_string == config.search_close or open_search) and query is not None
     if searched:
         if len(e.traj.searches) >= config.max_searches:
             if e.told_to_answer:
                 e.traj.ended = "search_limit"
                 return
-            _insert(e, answer_now_note(config, "You have used all your searches."), encode, config)
+            _insert(e, closing + answer_now_note(config, "You have used all your searches."), encode, config)
             e.told_to_answer = True
             return
         exclude = e.shown if config.skip_shown else ()
@@ -214,7 +234,7 @@ def _advance(e: _Episode, c, config: AgentConfig, tokenizer, encode, truncate) -
             why = "That was your last search." if last else "You are close to the length limit."
             info = format_information(hits, truncate, config, answer_now=why)
             e.told_to_answer = True
-        _insert(e, info, encode, config)
+        _insert(e, closing + info, encode, config)
         return
     if finish_reason == "eos":
         e.traj.ended = "no_answer"  # stopped without an <answer>: counted, answer left empty

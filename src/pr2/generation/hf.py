@@ -10,6 +10,7 @@ import torch
 from pr2.errors import PR2Error, first_line
 from pr2.generation.base import Completion, Prompt, SamplingParams
 from pr2.generation.chat import encode_prompt
+from pr2.generation.finish import end_of_turn_ids, finish_ids
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +23,7 @@ def load_hf_model(
     adapter: str | None = None,
     trust_remote_code: bool = False,
     dtype: str | None = None,
+    cache_dir: str | None = None,
 ):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -30,8 +32,10 @@ def load_hf_model(
         dtype or ("bf16" if device.startswith("cuda") else "fp32")
     )
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, trust_remote_code=trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code, cache_dir=cache_dir)
+        model = AutoModelForCausalLM.from_pretrained(
+            path, dtype=torch_dtype, trust_remote_code=trust_remote_code, cache_dir=cache_dir
+        )
     except Exception as err:
         first = first_line(err)
         raise PR2Error(f"cannot load model {name!r} ({path}): {first}") from None
@@ -54,9 +58,7 @@ class HFGenerator:
         self.batch_size = batch_size
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
-        eos = model.generation_config.eos_token_id
-        eos = eos if isinstance(eos, list) else [eos]
-        self.eos_ids = {i for i in [*eos, tokenizer.eos_token_id] if i is not None}
+        self.eos_ids = end_of_turn_ids(tokenizer, model.generation_config)
 
     @property
     def device(self) -> torch.device:
@@ -97,6 +99,7 @@ class HFGenerator:
             kwargs.update(temperature=params.temperature, top_p=params.top_p, top_k=0)
         else:
             kwargs.update(temperature=None, top_p=None, top_k=None)
+        kwargs["eos_token_id"] = sorted(self.eos_ids)  # every end-of-turn id of the model, not only the first
         if params.stop:
             kwargs.update(stop_strings=list(params.stop), tokenizer=self.tokenizer)
         result = self.model.generate(input_ids=ids, attention_mask=mask, **kwargs)
@@ -116,29 +119,7 @@ class HFGenerator:
         return completions
 
     def _finish(self, seq: list[int], params: SamplingParams) -> Completion:
-        """Cut a generated row at its end (eos, stop string, or the token budget) and say why it ended."""
-        end, reason = len(seq), "length"
-        for i, tok in enumerate(seq):
-            if tok in self.eos_ids:
-                end, reason = i + 1, "eos"
-                break
-        stop_string = None
-        if params.stop:
-            text = self.tokenizer.decode(seq[:end], skip_special_tokens=True)
-            hits = [(text.find(s), s) for s in params.stop if s in text]
-            if hits:
-                stop_string = min(hits)[1]
-                # The first prefix whose text holds the stop string: HF stops right after that token.
-                lo, hi = 1, end
-                while lo < hi:
-                    mid = (lo + hi) // 2
-                    if stop_string in self.tokenizer.decode(seq[:mid], skip_special_tokens=True):
-                        hi = mid
-                    else:
-                        lo = mid + 1
-                end, reason = lo, "stop"
-        ids = seq[:end]
-        return Completion(self.tokenizer.decode(ids, skip_special_tokens=True), ids, None, reason, stop_string)
+        return finish_ids(seq, tokenizer=self.tokenizer, end_ids=self.eos_ids, stop=params.stop)
 
     @torch.inference_mode()
     def score(self, prompts: Sequence[Prompt], candidates: Sequence[str]) -> list[dict[str, float]]:

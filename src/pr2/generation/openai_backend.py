@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pr2.errors import PR2Error
 from pr2.generation.base import Completion, Prompt, SamplingParams, is_chat
+from pr2.generation.finish import finish_text
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +32,6 @@ def read_api_key(api_key_addr: str | None = None, env: str = "OPENAI_API_KEY") -
             raise PR2Error(f"API key file {api_key_addr} is empty")
         return key
     return os.environ.get(env) or "EMPTY"  # local servers accept any key
-
-
-_FINISH = {"stop": "eos", "length": "length"}
 
 
 class OpenAIGenerator:
@@ -112,17 +110,12 @@ class OpenAIGenerator:
     def _completion(choice, params: SamplingParams) -> Completion:
         text = choice.message.content if hasattr(choice, "message") else choice.text
         text = text or ""
-        reason = _FINISH.get(choice.finish_reason or "stop", "eos")
-        stop_string = None
-        if reason == "eos" and params.stop:
-            named = getattr(choice, "stop_reason", None)  # vLLM names the stop string that matched
-            kept = [s for s in params.stop if text.endswith(s)]
-            if kept:  # servers that keep the stop string (transformers serve)
-                reason, stop_string = "stop", kept[0]
-            elif isinstance(named, str) and named in params.stop:
-                # Servers that drop it (vLLM, OpenAI); pr2 completions keep it, as the hf back end does.
-                reason, stop_string = "stop", named
-                text += named
+        done = finish_text(
+            text,
+            server_reason=choice.finish_reason,
+            stop=params.stop,
+            named=getattr(choice, "stop_reason", None),  # vLLM names the stop string it dropped
+        )
         logprobs = None
         lp = getattr(choice, "logprobs", None)
         if lp is not None:
@@ -131,7 +124,9 @@ class OpenAIGenerator:
             elif getattr(lp, "token_logprobs", None):
                 logprobs = list(lp.token_logprobs)
         token_ids = getattr(choice, "token_ids", None)  # vLLM with return_token_ids
-        return Completion(text, token_ids, logprobs, reason, stop_string)
+        if done.text == text:  # ids and logprobs describe the text only when the text was not cut here
+            done.token_ids, done.logprobs = token_ids, logprobs
+        return done
 
     def score(self, prompts: Sequence[Prompt], candidates: Sequence[str]) -> list[dict[str, float]]:
         params = SamplingParams(temperature=0.0, max_tokens=1)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pr2.errors import PR2Error, first_line
 from pr2.generation.base import Completion, Prompt, SamplingParams
 from pr2.generation.chat import encode_prompt
+from pr2.generation.finish import end_of_turn_ids, finish_ids
 
 
 class VLLMGenerator:
@@ -26,6 +27,7 @@ class VLLMGenerator:
         trust_remote_code: bool = False,
         seed: int = 0,
         dtype: str = "auto",
+        download_dir: str | None = None,
     ) -> None:
         try:
             import vllm
@@ -43,11 +45,19 @@ class VLLMGenerator:
                 trust_remote_code=trust_remote_code,
                 seed=seed,
                 dtype=dtype,
+                download_dir=download_dir,
             )
         except Exception as err:
             first = first_line(err)
             raise PR2Error(f"vLLM cannot load model {model_name!r} ({path}): {first}") from None
         self.tokenizer = self.llm.get_tokenizer()
+        from transformers import GenerationConfig
+
+        try:
+            generation_config = GenerationConfig.from_pretrained(path)
+        except OSError:  # a model without generation_config.json ends turns on the tokenizer's eos only
+            generation_config = None
+        self.end_ids = end_of_turn_ids(self.tokenizer, generation_config)
         self._lora = None
         if adapter:
             from vllm.lora.request import LoRARequest
@@ -82,11 +92,11 @@ class VLLMGenerator:
                 logprobs = None
                 if params.logprobs and o.logprobs is not None:
                     logprobs = [step[t].logprob for step, t in zip(o.logprobs, o.token_ids, strict=True)]
-                if isinstance(o.stop_reason, str):
-                    reason, stop = "stop", o.stop_reason
-                else:
-                    reason, stop = ("length" if o.finish_reason == "length" else "eos"), None
-                out.append(Completion(o.text, list(o.token_ids), logprobs, reason, stop))
+                out.append(
+                    finish_ids(
+                        o.token_ids, tokenizer=self.tokenizer, end_ids=self.end_ids, stop=params.stop, logprobs=logprobs
+                    )
+                )
         return out
 
     def score(self, prompts: Sequence[Prompt], candidates: Sequence[str]) -> list[dict[str, float]]:

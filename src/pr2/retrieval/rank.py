@@ -21,13 +21,23 @@ from pr2.retrieval.base import Retriever, rank_order
 log = logging.getLogger(__name__)
 
 
+RANKED_BY = "profile_ranked_by"
+"""Extra record field `pr2 rank` writes: the retriever that ordered the profile (a candidate pool trusts it)."""
+
+
+def is_ranked(question: Question) -> bool:
+    return bool(question.extra.get(RANKED_BY))
+
+
 def rank_questions(questions: Sequence[Question], retriever: Retriever, chunk_size: int = 64) -> Iterator[Question]:
     """Yield each question with its profile sorted by relevance to the question, `chunk_size` questions at a time."""
     for start in range(0, len(questions), chunk_size):
         chunk = questions[start : start + chunk_size]
         scores = retriever.score_many([q.question for q in chunk], [[p.text for p in q.profile] for q in chunk])
         for q, s in zip(chunk, scores, strict=True):
-            yield q.with_profile([q.profile[i] for i in rank_order(s)])
+            ranked = q.with_profile([q.profile[i] for i in rank_order(s)])
+            ranked.extra[RANKED_BY] = retriever.name
+            yield ranked
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Training PR² with GRPO on TRL: multi-turn rollouts with retrieval, the personalized reward, the PR² baseline."""
 
-from pr2.train.advantage import group_advantages, nonpersonalized_advantages
+from pr2.train.advantage import nonpersonalized_advantages
 from pr2.train.config import TrainConfig, load_train_config
 
-__all__ = ["TrainConfig", "group_advantages", "load_train_config", "nonpersonalized_advantages"]
+__all__ = ["TrainConfig", "load_train_config", "nonpersonalized_advantages"]

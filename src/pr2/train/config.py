@@ -7,12 +7,16 @@ One place per default: pr2's defaults live in `TrainConfig`, TRL's in `GRPOConfi
 from __future__ import annotations
 
 import dataclasses
+import functools
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from pr2.agent.protocol import AgentConfig
 from pr2.errors import PR2Error
 
 
@@ -53,26 +57,14 @@ class TrainConfig:
     """LoRA dropout."""
     lora_target_modules: str = "all-linear"
     """Which modules get adapters (PEFT's `target_modules`)."""
-    top_k: int = 3
-    """Profile posts inserted per search."""
-    max_searches: int = 4
-    """Searches per episode."""
-    max_turn_tokens: int = 256
-    """New tokens per turn."""
-    max_model_len: int = 2048
-    """Token budget of an episode (prompt + everything generated and inserted)."""
-    item_tokens: int = 128
-    """Each inserted post is cut to this many tokens."""
-    example_turn: bool = True
-    """Show the worked example episode in the prompt (small models need it)."""
-    force_answer: bool = True
-    """After the last search, the inserted text opens the answer tag, so the next turn is the answer."""
-    prefill: str | None = "<think>"
-    """Text the assistant turn starts with (part of the prompt, never trained on)."""
-    retriever: str = "minilm"
-    """What search uses: bm25, minilm, contriever, or an encoder id/path."""
-    candidate_pool: int | None = None
-    """Search only the first K posts of a ranked profile."""
+    agent: AgentConfig = field(default_factory=AgentConfig)
+    """The agent loop of every rollout (pr2.agent.AgentConfig, the same fields as `pr2 run`): `agent.max_searches`,
+    `agent.max_model_len`, ... in YAML (a nested mapping) and `--set`. Its temperature, top_p and seed are TRL's."""
+    advantage_std_floor: float = 0.1
+    """PR²'s advantage is (r - r_np) / max(std of the group, this floor). Rewards lie in [0, 1]: a group whose std is
+    below the floor holds near-equal rewards, and dividing their tiny spread by it (0.40, 0.401, 0.40, 0.40 with r_np
+    0.2 gave A = 333 for all four at TRL's eps 1e-4) would let one flat group swamp the update. With 0.1, |A| <= 10,
+    while any group that does separate its samples (std >= 0.1) keeps the paper's estimator unchanged."""
     warm_start: bool = False
     """Rejection-sampling fine-tuning before GRPO (for models that do not follow the protocol yet)."""
     warm_start_samples: int = 4
@@ -119,47 +111,118 @@ TRL_DEFAULTS: dict[str, Any] = {
 }
 
 
-def _grpo_fields() -> set[str]:
+_NULL = ("null", "none", "~", "")
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+class _Raw(str):
+    """A value typed on the command line: its text decides, read as the field's type (never a float's repr)."""
+
+
+def _type_name(tp) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def coerce(key: str, value: Any, tp) -> Any:
+    """`value` as the field type `tp` (int, float, bool, str, X | None, Literal, containers as given), else a one-line
+    error naming the key, the value and the type expected."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if type(None) in args and (value is None or (isinstance(value, _Raw) and value.lower() in _NULL)):
+            return None
+        for option in (a for a in args if a is not type(None)):
+            try:
+                return coerce(key, value, option)
+            except PR2Error:
+                continue
+        raise PR2Error(f"config key {key!r}: {value!r} is not a {_type_name(tp)}")
+    if origin is typing.Literal:
+        if value in args:
+            return value
+        raise PR2Error(f"config key {key!r}: {value!r} is not one of {', '.join(map(repr, args))}")
+    raw = isinstance(value, _Raw)
+    text = str(value).strip().lower() if raw else None
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if raw and text in _TRUE + _FALSE:
+            return text in _TRUE
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if raw and text.lstrip("+-").isdigit():
+            return int(text)
+    elif tp is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if raw or isinstance(value, str):  # YAML 1.1 reads 1e-3 as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif tp is str:
+        if isinstance(value, str):
+            return str(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+    elif origin in (list, dict, tuple) or tp in (list, dict, Any) or not isinstance(tp, type):
+        return yaml.safe_load(value) if raw else value
+    elif isinstance(value, tp):
+        return value
+    raise PR2Error(f"config key {key!r}: {str(value)!r} is not a {_type_name(tp)}")
+
+
+@functools.cache
+def _hints(cls) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(cls)
+    except Exception:  # a third-party config whose hints do not resolve: take its values as given
+        return {f.name: Any for f in dataclasses.fields(cls)}
+
+
+def _grpo_hints() -> dict[str, Any]:
     from trl import GRPOConfig
 
-    return {f.name for f in dataclasses.fields(GRPOConfig)}
+    return _hints(GRPOConfig)
 
 
 def apply_overrides(config: TrainConfig, items: dict[str, Any]) -> TrainConfig:
-    ours = {f.name: f for f in dataclasses.fields(TrainConfig) if f.name != "trl"}
-    trl_fields = None
+    """Set pr2's fields (`agent.X` for the agent loop's; an `agent:` mapping too) and TRL's, each read as its type."""
+    ours = _hints(TrainConfig)
     for key, value in items.items():
-        if key in ours:
-            setattr(config, key, value)
+        if key == "agent" and isinstance(value, dict):
+            apply_overrides(config, {f"agent.{k}": v for k, v in value.items()})
             continue
-        trl_fields = trl_fields or _grpo_fields()
-        if key not in trl_fields:
+        if key.startswith("agent."):
+            name = key.removeprefix("agent.")
+            agent_hints = _hints(AgentConfig)
+            if name not in agent_hints:
+                raise PR2Error(f"unknown training config key {key!r}: not a field of the agent loop (AgentConfig)")
+            setattr(config.agent, name, coerce(key, value, agent_hints[name]))
+            continue
+        if key in ours and key not in ("trl", "agent"):
+            setattr(config, key, coerce(key, value, ours[key]))
+            continue
+        trl = _grpo_hints()
+        if key not in trl and key in _hints(AgentConfig):
+            raise PR2Error(f"training config key {key!r} belongs to the agent loop: write agent.{key}")
+        if key not in trl:
             raise PR2Error(
                 f"unknown training config key {key!r}: not a pr2 TrainConfig field nor a TRL GRPOConfig field"
             )
-        config.trl[key] = value
+        config.trl[key] = coerce(key, value, trl[key])
     return config
 
 
 def parse_set(items: list[str]) -> dict[str, Any]:
-    """`key=value` strings; values are read as YAML (numbers, booleans, null, lists)."""
-    out = {}
+    """`key=value` strings; each value is read as its field's type when applied."""
+    out: dict[str, Any] = {}
     for item in items:
         if "=" not in item:
             raise PR2Error(f"--set {item!r}: expected key=value")
         key, value = item.split("=", 1)
-        out[key.strip()] = _scalar(yaml.safe_load(value)) if value != "" else ""
+        out[key.strip()] = _Raw(value)
     return out
-
-
-def _scalar(value: Any) -> Any:
-    """YAML 1.1 reads `1e-3` as a string; a number is what every such key means."""
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    return value
 
 
 def load_train_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
@@ -175,7 +238,7 @@ def load_train_config(path: str | Path | None = None, overrides: list[str] | Non
         if not isinstance(data, dict):
             raise PR2Error(f"{path}: must be a mapping of config keys")
         try:
-            apply_overrides(config, {k: _scalar(v) for k, v in data.items()})
+            apply_overrides(config, data)
         except PR2Error as err:
             raise PR2Error(f"{path}: {err}") from None
     apply_overrides(config, parse_set(overrides or []))

@@ -12,7 +12,8 @@ from pr2.data.io import JsonlWriter
 COLUMNS = {
     "reward_mean": "rewards/personalized_reward/mean",
     "reward_std": "rewards/personalized_reward/std",
-    "r_minus_r_np": "rewards/r_minus_r_np/mean",
+    "r_np": "rewards/r_np_baseline/mean",
+    "r_minus_r_np": "pr2/r_minus_r_np",
     "searches_per_trajectory": "rewards/searches_per_trajectory/mean",
     "answer_rate": "rewards/answer_rate/mean",
     "completion_length": "completions/mean_length",
@@ -20,15 +21,18 @@ COLUMNS = {
     "entropy": "entropy",
     "loss": "loss",
     "learning_rate": "learning_rate",
+    "step_seconds": "step_time",
+    # Where the step's time went: rollout (agent loop + retrieval), judging, and the rest (optimisation).
+    "rollout_seconds": "pr2/rollout_seconds",
+    "judge_seconds": "pr2/judge_seconds",
 }
 
 
 class MetricsFile(TrainerCallback):
     """Appends a row per logged step; a resumed run skips steps already written."""
 
-    def __init__(self, output_dir: str | Path, rollout=None, rewards=None) -> None:
+    def __init__(self, output_dir: str | Path) -> None:
         self.path = Path(output_dir) / "metrics.jsonl"
-        self.rollout, self.rewards = rollout, rewards
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not logs or not state.is_world_process_zero or "rewards/personalized_reward/mean" not in logs:
@@ -38,8 +42,4 @@ class MetricsFile(TrainerCallback):
                 return
             row = {"step": state.global_step}
             row.update({ours: logs.get(theirs) for ours, theirs in COLUMNS.items()})
-            # Where the step's time went: rollout (agent loop + retrieval), judging, and the rest (optimisation).
-            row["step_seconds"] = logs.get("step_time")
-            row["rollout_seconds"] = getattr(self.rollout, "last_seconds", None)
-            row["judge_seconds"] = getattr(self.rewards, "last_judge_seconds", None)
             writer.write(row)

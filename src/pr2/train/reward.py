@@ -1,52 +1,57 @@
-"""The personalized reward: the judge's LaMP-QA score of the final answer against that question's rubric aspects.
+"""The personalized reward: the judge's LaMP-QA score of each final answer against its question's rubric aspects.
 
-A trajectory without an answer scores 0. Three more functions with weight 0 only log (TRL reports every reward
-function's mean): searches per trajectory, answer rate, and r - r_np.
+All answers of a step go to the judge in one call (every answer × aspect pair at once), so a judge behind a server
+gets them together. A trajectory without an answer scores 0.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from pr2.data.schema import Question
 from pr2.judge.judge import Judge, Pair
 from pr2.judge.scoring import question_score
 
 
+def answer_rewards(questions: Sequence[Question], answers: Sequence[str], judge: Judge) -> list[float]:
+    """The reward of each (question, answer): mean over the question's aspects of score / 2, judged in one call."""
+    pairs: list[Pair] = []
+    spans: list[tuple[int, int] | None] = []
+    for q, answer in zip(questions, answers, strict=True):
+        if not answer.strip() or not q.rubric_aspects:
+            spans.append(None)
+            continue
+        start = len(pairs)
+        pairs += [Pair(q.question, q.narrative, answer, a.aspect, a.reason, a.evidence) for a in q.rubric_aspects]
+        spans.append((start, len(pairs)))
+    scores = [j.score for j in judge.judge(pairs)] if pairs else []
+    return [0.0 if span is None else float(question_score(scores[span[0] : span[1]])) for span in spans]
+
+
 def answer_reward(question: Question, answer: str, judge: Judge) -> float:
-    if not answer.strip() or not question.rubric_aspects:
-        return 0.0
-    pairs = [
-        Pair(question.question, question.narrative, answer, a.aspect, a.reason, a.evidence)
-        for a in question.rubric_aspects
-    ]
-    return float(question_score([j.score for j in judge.judge(pairs)]))
+    return answer_rewards([question], [answer], judge)[0]
 
 
-class RewardFunctions:
-    """The reward function TRL optimises plus the logging-only ones; remembers the last rewards for the advantage."""
+# The columns TRL computes per completion (its reward functions), in order; only the first is optimised.
+PERSONALIZED, R_NP = 0, 1
 
-    def __init__(self, questions: dict[str, Question], judge: Judge, r_np: dict[str, float]) -> None:
-        self.questions, self.judge, self.r_np = questions, judge, r_np
-        self.last_rewards: list[float] = []
-        self.last_ids: list[str] = []
-        self.last_judge_seconds = 0.0
 
-    def functions(self) -> tuple[list[Callable], list[float]]:
-        def personalized_reward(prompts, completions, answer, question_id, **_):
-            self.last_ids = list(question_id)
-            self.last_rewards = [
-                answer_reward(self.questions[q], a, self.judge) for q, a in zip(question_id, answer, strict=True)
-            ]
-            return self.last_rewards
+def reward_functions(
+    questions: dict[str, Question], judge: Judge, r_np: dict[str, float]
+) -> tuple[list[Callable], list[float]]:
+    """TRL's reward functions and weights: the personalized reward (weight 1), then columns that only inform the
+    step and the logs (weight 0): r_np, searches per trajectory, answer rate."""
 
-        def r_minus_r_np(prompts, completions, question_id, **_):
-            return [r - self.r_np.get(q, 0.0) for r, q in zip(self.last_rewards, question_id, strict=True)]
+    def personalized_reward(prompts, completions, answer, question_id, **_):
+        return answer_rewards([questions[q] for q in question_id], answer, judge)
 
-        def searches_per_trajectory(prompts, completions, searches, **_):
-            return [float(s) for s in searches]
+    def r_np_baseline(prompts, completions, question_id, **_):
+        return [r_np.get(q, 0.0) for q in question_id]
 
-        def answer_rate(prompts, completions, ended, **_):
-            return [float(e == "answer") for e in ended]
+    def searches_per_trajectory(prompts, completions, searches, **_):
+        return [float(s) for s in searches]
 
-        return [personalized_reward, r_minus_r_np, searches_per_trajectory, answer_rate], [1.0, 0.0, 0.0, 0.0]
+    def answer_rate(prompts, completions, ended, **_):
+        return [float(e == "answer") for e in ended]
+
+    return [personalized_reward, r_np_baseline, searches_per_trajectory, answer_rate], [1.0, 0.0, 0.0, 0.0]

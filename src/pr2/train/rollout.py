@@ -9,7 +9,6 @@ information), the sampling logprobs, and `env_mask` (0 exactly on information to
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -18,6 +17,7 @@ from pr2.agent import AgentConfig, Segment, Trajectory, run_agent
 from pr2.data.schema import Question
 from pr2.errors import PR2Error
 from pr2.generation.base import Completion, SamplingParams
+from pr2.generation.finish import end_of_turn_ids, finish_ids
 from pr2.generation.hf import HFGenerator
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,7 @@ class TRLVLLMGenerator:
     def __init__(self, trainer, tokenizer) -> None:
         self.engine, self.tokenizer = trainer.vllm_generation, tokenizer
         self.model_name = "policy"
+        self.end_ids = end_of_turn_ids(tokenizer, trainer.model.generation_config)
 
     def encode_prompt(self, prompt):
         return list(prompt)
@@ -95,14 +96,10 @@ class TRLVLLMGenerator:
             outs = [o for r in results for o in r.outputs]
             ids_list = [list(o.token_ids) for o in outs]
             lps = [[step[t].logprob for step, t in zip(o.logprobs, o.token_ids, strict=True)] for o in outs]
-        completions = []
-        for ids, lp in zip(ids_list, lps, strict=True):
-            text = self.tokenizer.decode(ids, skip_special_tokens=True)
-            stop = next((s for s in params.stop if text.endswith(s)), None)
-            eos = bool(ids) and ids[-1] == self.tokenizer.eos_token_id
-            reason = "stop" if stop else ("eos" if eos else "length")
-            completions.append(Completion(text, ids, lp, reason, stop))
-        return completions
+        return [
+            finish_ids(ids, tokenizer=self.tokenizer, end_ids=self.end_ids, stop=params.stop, logprobs=lp)
+            for ids, lp in zip(ids_list, lps, strict=True)
+        ]
 
 
 def check_rollout(trajectories: Sequence[Trajectory]) -> None:
@@ -122,7 +119,6 @@ def make_rollout_func(
     """The function TRL calls with (prompts, trainer); `recorder` (a list) receives each step's trajectories."""
 
     def rollout(prompts: list, trainer) -> dict:
-        started = time.perf_counter()
         try:
             batch = [questions[str(p)] for p in prompts]
         except KeyError as err:
@@ -139,9 +135,8 @@ def make_rollout_func(
         if recorder is not None:
             recorder.append(trajectories)
         for t in trajectories:
-            if not t.completion_ids:  # TRL cannot train on an empty completion; an eos stands in (scored 0 anyway)
-                t.segments.append(Segment("model", "", [tokenizer.eos_token_id], [0.0]))
-        rollout.last_seconds = time.perf_counter() - started
+            if not t.completion_ids:  # TRL cannot take an empty completion: an eos stands in, masked (never sampled)
+                t.segments.append(Segment("information", "", [tokenizer.eos_token_id]))
         return {
             "prompt_ids": [t.prompt_ids for t in trajectories],
             "completion_ids": [t.completion_ids for t in trajectories],
@@ -154,5 +149,4 @@ def make_rollout_func(
             "ended": [t.ended for t in trajectories],
         }
 
-    rollout.last_seconds = 0.0
     return rollout

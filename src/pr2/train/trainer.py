@@ -1,50 +1,67 @@
 """`pr2 train`: GRPO on TRL's GRPOTrainer with the PR² rollout, reward and advantage.
 
-TRL brings the engine (accelerate/DeepSpeed for many GPUs, vLLM colocated or served for rollouts, PEFT for LoRA,
-checkpoints and resume); pr2 brings the rollout_func, the reward functions and the non-personalized baseline.
+TRL brings the engine (accelerate/DeepSpeed for many processes, vLLM colocated or served for rollouts, PEFT for
+LoRA, checkpoints and resume); pr2 brings the step below. Work done once per run (the warm start, r_np) is done by
+the main process while the others wait, then read what it wrote; every generation runs on the policy's device.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from trl import GRPOConfig, GRPOTrainer
 
-from pr2.agent import AgentConfig
 from pr2.data.io import select_questions, write_json_atomic
 from pr2.errors import PR2Error
 from pr2.train.advantage import nonpersonalized_advantages
 from pr2.train.config import TRL_DEFAULTS, TrainConfig
 from pr2.train.metrics import MetricsFile
-from pr2.train.reward import RewardFunctions
+from pr2.train.reward import PERSONALIZED, R_NP, reward_functions
 from pr2.train.rollout import make_rollout_func
 
 log = logging.getLogger(__name__)
 
 
 class PR2GRPOTrainer(GRPOTrainer):
-    """GRPOTrainer whose advantages can use PR²'s non-personalized baseline instead of the group mean."""
+    """The PR² step, on one screen: (1) rollout: the agent loop for every prompt (`rollout_func`); (2) reward: the
+    judge's score of each answer, all of the step's pairs in one judge call; (3) r_np, the no-profile baseline, as a
+    reward column of weight 0; (4) advantage: (r - r_np) / max(std of the group, floor) for `nonpersonalized`, TRL's
+    own group advantage for `group`. Times and r - r_np go to TRL's logs (and so to metrics.jsonl)."""
 
-    def __init__(self, *args, pr2_advantage: str, pr2_rewards: RewardFunctions, **kwargs) -> None:
+    def __init__(self, *args, pr2_advantage: str, pr2_std_floor: float, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.pr2_advantage, self.pr2_rewards = pr2_advantage, pr2_rewards
+        self.pr2_advantage, self.pr2_std_floor = pr2_advantage, pr2_std_floor
 
-    def _generate_and_score_completions(self, inputs):
+    def _log_seconds(self, key: str, started: float) -> None:
+        self._metrics["train" if self.model.training else "eval"][key].append(time.perf_counter() - started)
+
+    def _generate(self, prompts):  # (1)
+        started = time.perf_counter()
+        out = super()._generate(prompts)
+        self._log_seconds("pr2/rollout_seconds", started)
+        return out
+
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):  # (2), (3)
+        started = time.perf_counter()
+        columns = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)  # all processes
+        self._log_seconds("pr2/judge_seconds", started)
+        self._pr2_columns = columns  # read by the advantage below, within this same step
+        return columns
+
+    def _generate_and_score_completions(self, inputs):  # (4)
         output = super()._generate_and_score_completions(inputs)
+        r, r_np = self._pr2_columns[:, PERSONALIZED], self._pr2_columns[:, R_NP]
+        self._metrics["train" if self.model.training else "eval"]["pr2/r_minus_r_np"].append((r - r_np).mean().item())
         if self.pr2_advantage == "nonpersonalized":
-            rewards = self.pr2_rewards
-            r = torch.tensor(rewards.last_rewards, dtype=torch.float32, device=self.accelerator.device)
-            r_np = torch.tensor(
-                [rewards.r_np[q] for q in rewards.last_ids], dtype=torch.float32, device=self.accelerator.device
-            )
-            all_r, all_np = self.accelerator.gather(r), self.accelerator.gather(r_np)  # groups may span processes
-            advantages = nonpersonalized_advantages(all_r, all_np, self.num_generations)
-            start = self.accelerator.process_index * len(r)
-            output["advantages"] = advantages[start : start + len(r)]
+            advantages = nonpersonalized_advantages(r, r_np, self.num_generations, self.pr2_std_floor)
+            n = len(output["advantages"])
+            start = self.accelerator.process_index * n  # groups may span processes: computed on all, then sliced
+            output["advantages"] = advantages[start : start + n].to(output["advantages"])
         return output
 
 
@@ -53,21 +70,6 @@ class TrainResult:
     output_dir: Path
     adapter_dir: Path
     global_step: int
-
-
-def agent_config(config: TrainConfig) -> AgentConfig:
-    return AgentConfig(
-        top_k=config.top_k,
-        max_searches=config.max_searches,
-        max_turn_tokens=config.max_turn_tokens,
-        max_model_len=config.max_model_len,
-        item_tokens=config.item_tokens,
-        example_turn=config.example_turn,
-        force_answer=config.force_answer,
-        prefill=config.prefill,
-        retriever=config.retriever,
-        candidate_pool=config.candidate_pool,
-    )
 
 
 def build_judge_for(config: TrainConfig, output_dir: Path):
@@ -94,7 +96,17 @@ def grpo_args(config: TrainConfig, n_reward_funcs_weights: list[float]) -> GRPOC
         raise PR2Error(f"invalid TRL GRPOConfig settings: {' '.join(str(err).split())}") from None
 
 
-def load_policy(config: TrainConfig, path: str | None = None):
+def process_state(config: TrainConfig):
+    """accelerate's state for this run (MULTI_CPU/gloo under torchrun with use_cpu, NCCL on GPUs), made before the
+    trainer so that the work done once (warm start, r_np) knows its rank and device."""
+    from accelerate import PartialState
+
+    use_cpu = bool(config.trl_value("use_cpu")) or not torch.cuda.is_available()
+    return PartialState(cpu=use_cpu)
+
+
+def load_policy(config: TrainConfig, path: str | None = None, device=None):
+    """The policy and its tokenizer, in bf16 on GPUs, on `device` when given (generation before the trainer)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from pr2.generation.models import resolve_model
@@ -105,7 +117,26 @@ def load_policy(config: TrainConfig, path: str | None = None):
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
+    if device is not None:
+        model = model.to(device)
     return model, tokenizer
+
+
+def compute_r_np(config: TrainConfig, questions, model, tokenizer, judge, output_dir: Path, state, base: str):
+    """r_np per question, computed by the main process (on the policy's device) and read from r_np.json by the
+    others once it is written."""
+    from pr2.generation.hf import HFGenerator
+    from pr2.train.baseline import nonpersonalized_rewards
+
+    judged_by = judge.describe()
+    key = {"model": base, "judge": f"{judged_by['model']}/{judged_by['mode']}"}
+    with state.main_process_first():  # the main process computes and writes; then the others find it cached
+        reference = HFGenerator(model.eval(), tokenizer, model_name=config.model)
+        r_np = nonpersonalized_rewards(
+            questions, reference, judge, output_dir / "r_np.json", key=key, max_tokens=config.agent.max_turn_tokens
+        )
+    model.train()
+    return r_np
 
 
 def train(
@@ -113,46 +144,33 @@ def train(
 ) -> TrainResult:
     """Run GRPO as `config` says. `recorder` (a list) receives each step's trajectories; `judge` (a `Judge`)
     replaces the one the config names, for a reward of your own."""
+    from datasets import Dataset
     from peft import LoraConfig
     from transformers import set_seed
 
     from pr2.retrieval import load_retriever
 
+    state = process_state(config)
     output_dir = Path(config.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     set_seed(int(config.trl_value("seed")))
     questions = select_questions(config.dataset, split=config.split, subsets=config.subsets, limit=config.limit)
     by_id = {q.id: q for q in questions}
-    write_json_atomic(output_dir / "pr2-train-config.json", asdict(config))
-
-    start_from = None
+    if state.is_main_process:
+        write_json_atomic(output_dir / "pr2-train-config.json", asdict(config))
     if judge is None:
         judge = build_judge_for(config, output_dir)
+    start_from = None
     if config.warm_start:
         from pr2.train.warm_start import warm_start
 
-        start_from = str(warm_start(config, questions, output_dir / "warm-start", judge))
-    model, tokenizer = load_policy(config, start_from)
-    retriever = load_retriever(config.retriever)
-
+        start_from = str(warm_start(config, questions, output_dir / "warm-start", judge, state))
+    model, tokenizer = load_policy(config, start_from, device=state.device)
+    retriever = load_retriever(config.agent.retriever)
     r_np: dict[str, float] = {}
     if config.advantage == "nonpersonalized":
-        from pr2.generation.hf import HFGenerator
-        from pr2.train.baseline import nonpersonalized_rewards
-
-        reference = HFGenerator(model.eval(), tokenizer, model_name=config.model)
-        judged_by = judge.describe()
-        key = {"model": start_from or config.model, "judge": f"{judged_by['model']}/{judged_by['mode']}"}
-        r_np = nonpersonalized_rewards(
-            questions, reference, judge, output_dir / "r_np.json", key=key, max_tokens=config.max_turn_tokens
-        )
-        model.train()
-    rewards = RewardFunctions(by_id, judge, r_np)
-    funcs, weights = rewards.functions()
-
-    from datasets import Dataset
-
-    dataset = Dataset.from_list([{"prompt": q.id} for q in questions])
+        r_np = compute_r_np(config, questions, model, tokenizer, judge, output_dir, state, start_from or config.model)
+    funcs, weights = reward_functions(by_id, judge, r_np)
     peft_config = None
     if config.lora:
         peft_config = LoraConfig(
@@ -162,24 +180,26 @@ def train(
             target_modules=config.lora_target_modules,
             task_type="CAUSAL_LM",
         )
-    rollout = make_rollout_func(by_id, agent_config(config), retriever, tokenizer, recorder)
+    rollout = make_rollout_func(by_id, config.agent, retriever, tokenizer, recorder)
     trainer = PR2GRPOTrainer(
         model=model,
         reward_funcs=funcs,
         args=grpo_args(config, weights),
-        train_dataset=dataset,
+        train_dataset=Dataset.from_list([{"prompt": q.id} for q in questions]),
         processing_class=tokenizer,
         peft_config=peft_config,
-        callbacks=[MetricsFile(output_dir, rollout, rewards)],
+        callbacks=[MetricsFile(output_dir)],
         rollout_func=rollout,
         pr2_advantage=config.advantage,
-        pr2_rewards=rewards,
+        pr2_std_floor=config.advantage_std_floor,
     )
     if resume_from_checkpoint and not Path(resume_from_checkpoint).exists():
         raise PR2Error(f"checkpoint {resume_from_checkpoint} does not exist")
     trainer.train(resume_from_checkpoint=resume_from_checkpoint)
     adapter_dir = output_dir / "final"
-    trainer.save_model(str(adapter_dir))
-    tokenizer.save_pretrained(adapter_dir)
-    (output_dir / "final" / "pr2-base-model.json").write_text(json.dumps({"base_model": start_from or config.model}))
+    trainer.save_model(str(adapter_dir))  # the main process writes; TRL/accelerate handle the others
+    if state.is_main_process:
+        tokenizer.save_pretrained(adapter_dir)
+        (adapter_dir / "pr2-base-model.json").write_text(json.dumps({"base_model": start_from or config.model}))
+    state.wait_for_everyone()
     return TrainResult(output_dir, adapter_dir, trainer.state.global_step)

@@ -32,39 +32,48 @@ def select_trajectories(trajectories, rewards, keep: int) -> list[tuple]:
     return [pair for pairs in best.values() for pair in sorted(pairs, key=lambda p: -p[1])[:keep]]
 
 
-def warm_start(config, questions, output_dir: Path, judge) -> Path:
+def warm_start(config, questions, output_dir: Path, judge, state) -> Path:
+    """Sample (each process its share of the questions, on its device), keep the best, fine-tune (all processes,
+    DDP), merge; the main process writes the merged model folder. Returns that folder on every process."""
+    from accelerate.utils import gather_object
     from datasets import Dataset
     from peft import LoraConfig
     from trl import SFTConfig, SFTTrainer
 
     from pr2.generation.hf import HFGenerator
     from pr2.retrieval import load_retriever
-    from pr2.train.reward import answer_reward
-    from pr2.train.trainer import agent_config, load_policy
+    from pr2.train.reward import answer_rewards
+    from pr2.train.trainer import load_policy
 
     output_dir = Path(output_dir)
     if (output_dir / "config.json").exists():
         log.info("warm start: reusing %s", output_dir)
         return output_dir
     work = output_dir.with_name(output_dir.name + ".tmp")
-    shutil.rmtree(work, ignore_errors=True)  # left by a run killed mid-way: start over
-    model, tokenizer = load_policy(config)
+    if state.is_main_process:
+        shutil.rmtree(work, ignore_errors=True)  # left by a run killed mid-way: start over
+    state.wait_for_everyone()
+    model, tokenizer = load_policy(config, device=state.device)
     generator = HFGenerator(model.eval(), tokenizer, model_name=config.model)
     sampling = {k: config.trl_value(k) for k in ("temperature", "top_p")}
-    agent = replace(agent_config(config), example_turn=True, seed=0, **sampling)
-    many = [q for q in questions for _ in range(config.warm_start_samples)]
-    trajectories = run_agent(many, generator, agent, retriever=load_retriever(config.retriever))
+    agent = replace(config.agent, example_turn=True, seed=0, **sampling)
+    mine = questions[state.process_index :: state.num_processes]
+    many = [q for q in mine for _ in range(config.warm_start_samples)]
+    trajectories = run_agent(many, generator, agent, retriever=load_retriever(config.agent.retriever))
     by_id = {q.id: q for q in questions}
-    rewards = [answer_reward(by_id[t.question_id], t.answer, judge) for t in trajectories]
-    kept = select_trajectories(trajectories, rewards, config.warm_start_keep)
-    log.info("warm start: kept %d of %d trajectories", len(kept), len(trajectories))
+    rewards = answer_rewards([by_id[t.question_id] for t in trajectories], [t.answer for t in trajectories], judge)
+    no_example = replace(agent, example_turn=False)
+    kept = []
+    for t, reward in select_trajectories(trajectories, rewards, config.warm_start_keep):
+        prompt = episode_prompt_ids(by_id[t.question_id].question, no_example, tokenizer)
+        row = {"input_ids": prompt + t.completion_ids, "completion_mask": [0] * len(prompt) + t.loss_mask}
+        kept.append({"question_id": t.question_id, "reward": reward, "text": t.text, **row})
+    kept = sorted(gather_object(kept), key=lambda k: k["question_id"])  # every process trains on all of them
+    sampled = sum(gather_object([len(trajectories)]))
+    log.info("warm start: kept %d of %d trajectories", len(kept), sampled)
     if not kept:
         raise PR2Error("warm start: no sampled trajectory both searched and answered; raise warm_start_samples")
-    no_example = replace(agent, example_turn=False)
-    rows = []
-    for t, _ in kept:
-        prompt = episode_prompt_ids(by_id[t.question_id].question, no_example, tokenizer)
-        rows.append({"input_ids": prompt + t.completion_ids, "completion_mask": [0] * len(prompt) + t.loss_mask})
+    rows = [{"input_ids": k["input_ids"], "completion_mask": k["completion_mask"]} for k in kept]
     args = SFTConfig(
         output_dir=str(work / "sft"),
         num_train_epochs=config.warm_start_epochs,
@@ -76,6 +85,7 @@ def warm_start(config, questions, output_dir: Path, judge) -> Path:
         logging_steps=1,
         use_cpu=not torch.cuda.is_available(),
         max_length=None,
+        seed=int(config.trl_value("seed")),
     )
     peft = LoraConfig(
         r=config.lora_r, lora_alpha=config.lora_alpha, target_modules=config.lora_target_modules, task_type="CAUSAL_LM"
@@ -88,18 +98,13 @@ def warm_start(config, questions, output_dir: Path, judge) -> Path:
         peft_config=peft,
     )
     trainer.train()
-    merged = trainer.model.merge_and_unload()
-    merged.save_pretrained(work / "model")
-    tokenizer.save_pretrained(work / "model")
-    summary = {
-        "base_model": config.model,
-        "sampled": len(trajectories),
-        "kept": [
-            {"question_id": t.question_id, "reward": reward, "text": t.text, **row}
-            for (t, reward), row in zip(kept, rows, strict=True)
-        ],
-    }
-    write_json_atomic(work / "model" / "pr2-warm-start.json", summary)
-    (work / "model").rename(output_dir)  # only a complete model folder ever appears under the final name
-    shutil.rmtree(work)
+    if state.is_main_process:
+        merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
+        merged.save_pretrained(work / "model")
+        tokenizer.save_pretrained(work / "model")
+        summary = {"base_model": config.model, "sampled": sampled, "kept": kept}
+        write_json_atomic(work / "model" / "pr2-warm-start.json", summary)
+        (work / "model").rename(output_dir)  # only a complete model folder ever appears under the final name
+        shutil.rmtree(work)
+    state.wait_for_everyone()
     return output_dir
