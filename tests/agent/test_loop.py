@@ -1,8 +1,11 @@
 """The agent loop with the real bundled SmolLM2 (and a scripted policy where exact limits are checked)."""
 
+from dataclasses import replace
+
 import pytest
 
 from pr2.agent import AgentConfig, run_agent
+from pr2.agent.loop import episode_prompt_ids
 from pr2.data import sample_questions
 from pr2.data.schema import ProfileItem, Question
 from pr2.generation.base import Completion
@@ -130,11 +133,82 @@ def test_search_limit_tells_the_model_to_answer_then_ends(hf_generator, minilm):
 
 def test_candidate_pool_and_empty_profile(hf_generator, minilm):
     config = AgentConfig(max_searches=3, prefill=None, candidate_pool=4, top_k=3)
-    (t,) = run_agent([_question()], ScriptedPolicy(hf_generator.tokenizer, obey=False), config, retriever=minilm)
+    ranked = _question()
+    ranked.extra["profile_ranked_by"] = "contriever"  # as pr2 rank writes it: its order is trusted
+    (t,) = run_agent([ranked], ScriptedPolicy(hf_generator.tokenizer, obey=False), config, retriever=minilm)
     shown = [i for ids in t.retrieved_ids for i in ids]
     assert set(shown) == {"p0", "p1", "p2", "p3"}  # only the first 4 of the ranked profile, none twice
     (t,) = run_agent([_question(0)], ScriptedPolicy(hf_generator.tokenizer, obey=True), config, retriever=minilm)
     assert t.retrieved_ids[0] == [] and "no further posts" in t.segments[1].text
+
+
+def test_candidate_pool_of_an_unranked_profile_is_ranked_first_not_cut_in_file_order(hf_generator):
+    from pr2.retrieval import load_retriever
+
+    posts = [ProfileItem(f"p{i}", f"My sourdough bread recipe number {i}") for i in range(8)]
+    posts += [ProfileItem(f"sky{i}", f"Painting skies in watercolor, attempt {i}") for i in range(3)]
+    q = Question("u2", "How do I paint watercolor skies?", "", posts, [])
+    config = AgentConfig(max_searches=3, prefill=None, candidate_pool=3, top_k=3)
+    (t,) = run_agent([q], ScriptedPolicy(hf_generator.tokenizer, obey=False), config, retriever=load_retriever("bm25"))
+    assert {i for ids in t.retrieved_ids for i in ids} == {"sky0", "sky1", "sky2"}
+
+
+class Scripted:
+    """Answers each turn with the given (text, finish_reason, stop_string, ids?) and records max_tokens."""
+
+    model_name = "scripted"
+
+    def __init__(self, tokenizer, turns):
+        self.tokenizer, self.turns, self.max_tokens = tokenizer, list(turns), []
+
+    def generate(self, prompts, params):
+        self.max_tokens.append(params.max_tokens)
+        text, reason, stop = self.turns.pop(0)
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return [Completion(text, ids, [-0.5] * len(ids), reason, stop) for _ in prompts]
+
+
+def test_max_tokens_never_exceeds_what_is_left_of_the_budget(hf_generator):
+    tok = hf_generator.tokenizer
+    config = AgentConfig(max_searches=1, prefill=None, example_turn=False, max_turn_tokens=64, force_answer=False)
+    prompt_len = len(episode_prompt_ids(_question().question, config, tok))
+    config = replace(config, max_model_len=prompt_len + 100)
+    policy = Scripted(
+        tok, [("<search>skies</search>", "stop", "</search>"), ("<answer>Blue.</answer>", "stop", "</answer>")]
+    )
+    (t,) = run_agent([_question()], policy, config, retriever=_bm25(), tokenizer=tok)
+    assert policy.max_tokens[0] == 64  # room: 100
+    used = len(t.prompt_ids) + sum(len(s.token_ids) for s in t.segments[:2])
+    assert policy.max_tokens[1] == min(64, prompt_len + 100 - used) < 64
+
+
+def test_a_turn_that_stops_at_search_searches_even_if_it_wrote_answer_before(hf_generator):
+    tok = hf_generator.tokenizer
+    config = AgentConfig(max_searches=1, prefill=None, force_answer=False)
+    turns = [
+        ("I could write <answer> now, but first <search>skies</search>", "stop", "</search>"),
+        ("<answer>Use blue.</answer>", "stop", "</answer>"),
+    ]
+    (t,) = run_agent([_question()], Scripted(tok, turns), config, retriever=_bm25(), tokenizer=tok)
+    assert t.searches == ["skies"] and t.answer == "Use blue." and t.ended == "answer"
+
+
+def test_a_closing_tag_the_policy_never_sampled_is_not_trained_on(hf_generator):
+    tok = hf_generator.tokenizer
+    config = AgentConfig(max_searches=1, prefill=None, force_answer=False)
+    # a server that dropped the stop string without naming it: the turn ends "eos" inside an open search
+    turns = [("<search>skies", "eos", None), ("<answer>Blue.</answer>", "stop", "</answer>")]
+    (t,) = run_agent([_question()], Scripted(tok, turns), config, retriever=_bm25(), tokenizer=tok)
+    assert t.searches == ["skies"]
+    first, info = t.segments[0], t.segments[1]
+    assert first.token_ids == tok("<search>skies", add_special_tokens=False)["input_ids"]
+    assert info.kind == "information" and info.text.startswith("</search>")  # inserted: loss mask 0
+
+
+def _bm25():
+    from pr2.retrieval import load_retriever
+
+    return load_retriever("bm25")
 
 
 def test_last_search_opens_the_answer_when_force_answer(hf_generator, minilm):
