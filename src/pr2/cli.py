@@ -143,17 +143,38 @@ def _judge_options(
     base_url: str | None,
     api_key_addr: str | None,
     judge_prompt: str | None,
-    max_length: int | None,
+    truncate_response: int | None,
     cache: str | None,
     trust_remote_code: bool = False,
+    *,
+    protocol: str = "lamp-qa",
+    lamp_qa_repo: str | None = None,
+    max_model_len: int | None = None,
+    tensor_parallel_size: int = 1,
+    download_dir: str | None = None,
 ):
     from pr2.judge import JudgeConfig, build_judge
 
     if mode is None:
         mode = "embedding" if evaluator in ("minilm", "embedding") else "generate"
-    config = JudgeConfig(model=evaluator, mode=mode, prompt_file=judge_prompt, max_length=max_length, cache_path=cache)
+    config = JudgeConfig(
+        model=evaluator,
+        mode=mode,
+        protocol=protocol,
+        lamp_qa_repo=lamp_qa_repo,
+        prompt_file=judge_prompt,
+        max_length=truncate_response,
+        cache_path=cache,
+    )
     return build_judge(
-        config, backend=backend, base_url=base_url, api_key_addr=api_key_addr, trust_remote_code=trust_remote_code
+        config,
+        backend=backend,
+        base_url=base_url,
+        api_key_addr=api_key_addr,
+        trust_remote_code=trust_remote_code,
+        max_model_len=max_model_len,
+        tensor_parallel_size=tensor_parallel_size,
+        download_dir=download_dir,
     )
 
 
@@ -169,13 +190,26 @@ def evaluate(
     judge_mode: str | None = _opt(
         None, "judge-mode", "generate, logprob or embedding (default: embedding for minilm, else generate)."
     ),
+    judge_protocol: str = _opt(
+        "lamp-qa", "judge-protocol", "lamp-qa (the benchmark's judge, read from its code) or pr2 (pr2's own prompt)."
+    ),
+    lamp_qa_repo: str | None = _opt(
+        None, "lamp-qa-repo", "Checkout of the LaMP-QA repository (else $LAMP_QA_REPO, else a pinned download)."
+    ),
     backend: str = _opt("hf", "backend", "hf, openai or vllm for an LLM judge."),
     base_url: str | None = _opt(None, "base-url", "OpenAI-compatible server URL for --backend openai."),
     api_key_addr: str | None = _opt(None, "api_key_addr", "File with the API key."),
     judge_prompt: str | None = _opt(
-        None, "judge-prompt", "Prompt file with {question} {details} {response} {aspect} {reason} {evidence}."
+        None,
+        "judge-prompt",
+        "pr2 protocol: a prompt with {question} {details} {response} {aspect} {reason} {evidence}.",
     ),
-    max_length: int | None = _opt(None, "max_length", "Truncate each response to this many judge tokens."),
+    max_length: int | None = _opt(None, "max_length", "The judge's context length (vLLM max_model_len)."),
+    cache_dir: str | None = _opt(None, "cache_dir", "Where the judge model is downloaded (the benchmark's flag)."),
+    tensor_parallel_size: int = _opt(1, "tensor_parallel_size", "GPUs for the vLLM judge engine."),
+    truncate_response: int | None = _opt(
+        None, "truncate-response", "Cut each response to this many judge tokens first (not the benchmark's)."
+    ),
     cache: str | None = _opt(None, "cache", "Judgement cache (JSONL; default: SCORE_ADDR.judge-cache.jsonl)."),
     allow_missing: bool = _opt(False, "allow-missing", "Score questions without a response as 0."),
     trust_remote_code: bool = _opt(False, "trust-remote-code", "Allow the judge model's own code to run."),
@@ -189,7 +223,20 @@ def evaluate(
     load_responses(response_addr, [q.id for q in load_questions(inputs_addr)], allow_missing=allow_missing)
     cache = cache or f"{score_addr}.judge-cache.jsonl"
     judge = _judge_options(
-        evaluator_llm, judge_mode, backend, base_url, api_key_addr, judge_prompt, max_length, cache, trust_remote_code
+        evaluator_llm,
+        judge_mode,
+        backend,
+        base_url,
+        api_key_addr,
+        judge_prompt,
+        truncate_response,
+        cache,
+        trust_remote_code,
+        protocol=judge_protocol,
+        lamp_qa_repo=lamp_qa_repo,
+        max_model_len=max_length,
+        tensor_parallel_size=tensor_parallel_size,
+        download_dir=cache_dir,
     )
     report = evaluate_file(inputs_addr, response_addr, score_addr, judge, allow_missing=allow_missing)
     for line in summary_lines(report):

@@ -79,3 +79,44 @@ def test_the_agent_loop_is_declared_once_for_run_and_train():
     options = inspect.signature(run).parameters
     for name in ("max_model_len", "max_turn_tokens", "top_k", "max_searches", "item_tokens", "candidate_pool"):
         assert options[name].default.default == getattr(AgentConfig(), name), name
+
+
+@pytest.mark.parametrize("name", ["paper-qwen", "paper-gemma", "paper-llama"])
+def test_paper_configs_start_up_to_their_first_generation(name, tmp_path, tiny_llama_dir, tiny_st_dir, monkeypatch):
+    # Local stand-ins for what this CPU cannot have (the 7-9B policy, the judge server, vLLM, contriever, CUDA);
+    # everything else (TRL's settings, LoRA, the agent loop's limits, the ranked data) is the config's own.
+    from pathlib import Path
+
+    from pr2.data import sample_path
+    from pr2.generation.hf import HFGenerator
+    from pr2.retrieval import load_retriever
+    from pr2.retrieval.rank import rank_file
+    from pr2.train.trainer import train
+
+    ranked = tmp_path / "train.ranked.jsonl"
+    rank_file(sample_path() / "Art_and_Entertainment_train.json", ranked, load_retriever("bm25"), progress=False)
+
+    class Reached(Exception):
+        pass
+
+    def first_generation(self, prompts, params):
+        raise Reached(len(prompts))
+
+    monkeypatch.setattr(HFGenerator, "generate", first_generation)
+    config = load_train_config(
+        Path(__file__).resolve().parents[2] / "configs" / f"{name}.yaml",
+        [
+            f"model={tiny_llama_dir}",
+            f"dataset={ranked}",
+            f"output_dir={tmp_path / 'run'}",
+            f"judge_model={tiny_st_dir}",
+            "judge_mode=embedding",
+            "judge_backend=hf",
+            f"agent.retriever={tiny_st_dir}",
+            "use_vllm=false",
+            "report_to=none",
+        ],
+    )
+    assert config.agent.candidate_pool == 50 and config.agent.max_model_len == 8192
+    with pytest.raises(Reached):
+        train(config)

@@ -69,6 +69,7 @@ def test_checkpoints_metrics_plots_and_adapter(smoke_run, tmp_path):
         "entropy",
     ):
         assert key in rows[0]
+    assert rows[0]["rollout_seconds"] > 0 and rows[0]["judge_seconds"] > 0  # measured, not left at 0
     assert json.loads((out / "r_np.json").read_text())["r_np"]
     assert (result.adapter_dir / "adapter_config.json").exists()
     result_cli = subprocess.run(

@@ -76,8 +76,7 @@ def test_warm_start_fine_tunes_on_its_best_trajectories_and_grpo_starts_from_it(
         raise AssertionError("a finished warm start is reused, not redone")
 
     monkeypatch.setattr(pr2.train.trainer, "load_policy", no_reload)
-    from pr2.train.warm_start import warm_start
-
     from pr2.train.trainer import process_state
+    from pr2.train.warm_start import warm_start
 
     assert warm_start(config, fact_task(), warm, FactJudge(), process_state(config)) == warm

@@ -41,6 +41,10 @@ class TrainConfig:
     """Reward judge: an LLM (preset/id/path/served name) or a sentence-transformers model for `embedding`."""
     judge_mode: str = "embedding"
     """generate, logprob or embedding (the CPU proxy)."""
+    judge_protocol: str = "lamp-qa"
+    """An LLM judge's text: lamp-qa (the benchmark's judge, read from its code at run time) or pr2 (pr2's own)."""
+    lamp_qa_repo: str | None = None
+    """A checkout of the LaMP-QA repository for the lamp-qa protocol (else $LAMP_QA_REPO, else a pinned download)."""
     judge_backend: str = "hf"
     """Back end of an LLM judge; a large judge usually runs behind `openai` on other GPUs."""
     judge_base_url: str | None = None

@@ -34,6 +34,7 @@ def answer_reward(question: Question, answer: str, judge: Judge) -> float:
 
 # The columns TRL computes per completion (its reward functions), in order; only the first is optimised.
 PERSONALIZED, R_NP = 0, 1
+REWARD_WEIGHTS = [1.0, 0.0, 0.0, 0.0]
 
 
 def reward_functions(
@@ -54,4 +55,4 @@ def reward_functions(
     def answer_rate(prompts, completions, ended, **_):
         return [float(e == "answer") for e in ended]
 
-    return [personalized_reward, r_np_baseline, searches_per_trajectory, answer_rate], [1.0, 0.0, 0.0, 0.0]
+    return [personalized_reward, r_np_baseline, searches_per_trajectory, answer_rate], REWARD_WEIGHTS

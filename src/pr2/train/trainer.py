@@ -21,7 +21,7 @@ from pr2.errors import PR2Error
 from pr2.train.advantage import nonpersonalized_advantages
 from pr2.train.config import TRL_DEFAULTS, TrainConfig
 from pr2.train.metrics import MetricsFile
-from pr2.train.reward import PERSONALIZED, R_NP, reward_functions
+from pr2.train.reward import PERSONALIZED, R_NP, REWARD_WEIGHTS, reward_functions
 from pr2.train.rollout import make_rollout_func
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,11 @@ def build_judge_for(config: TrainConfig, output_dir: Path):
     from pr2.judge import JudgeConfig, build_judge
 
     judge_config = JudgeConfig(
-        model=config.judge_model, mode=config.judge_mode, cache_path=str(output_dir / "judge-cache.jsonl")
+        model=config.judge_model,
+        mode=config.judge_mode,
+        protocol=config.judge_protocol,
+        lamp_qa_repo=config.lamp_qa_repo,
+        cache_path=str(output_dir / "judge-cache.jsonl"),
     )
     return build_judge(
         judge_config, smooth=config.judge_smooth, backend=config.judge_backend, base_url=config.judge_base_url
@@ -156,6 +160,7 @@ def train(
     set_seed(int(config.trl_value("seed")))
     questions = select_questions(config.dataset, split=config.split, subsets=config.subsets, limit=config.limit)
     by_id = {q.id: q for q in questions}
+    args = grpo_args(config, REWARD_WEIGHTS)  # TRL's checks, before any expensive work
     if state.is_main_process:
         write_json_atomic(output_dir / "pr2-train-config.json", asdict(config))
     if judge is None:
@@ -170,7 +175,7 @@ def train(
     r_np: dict[str, float] = {}
     if config.advantage == "nonpersonalized":
         r_np = compute_r_np(config, questions, model, tokenizer, judge, output_dir, state, start_from or config.model)
-    funcs, weights = reward_functions(by_id, judge, r_np)
+    funcs, _ = reward_functions(by_id, judge, r_np)
     peft_config = None
     if config.lora:
         peft_config = LoraConfig(
@@ -184,7 +189,7 @@ def train(
     trainer = PR2GRPOTrainer(
         model=model,
         reward_funcs=funcs,
-        args=grpo_args(config, weights),
+        args=args,
         train_dataset=Dataset.from_list([{"prompt": q.id} for q in questions]),
         processing_class=tokenizer,
         peft_config=peft_config,

@@ -1,0 +1,65 @@
+"""GRPO with two processes (torchrun, gloo on the CPU) gives the rows of one process with twice the batch."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pr2.data.io import read_jsonl
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+ROWS = ("reward_mean", "reward_std", "r_np", "r_minus_r_np", "answer_rate", "completion_length", "loss")
+
+
+def train_cli(out: Path, tiny_llama_dir, processes: int, per_device: int) -> subprocess.CompletedProcess:
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes)]
+    args = [
+        "-m",
+        "pr2.cli",
+        "train",
+        "--config",
+        str(ROOT / "configs" / "cpu-smoke.yaml"),
+        *(
+            f"--set={item}"
+            for item in (
+                "use_cpu=true",
+                f"output_dir={out}",
+                f"model={tiny_llama_dir}",
+                "judge_model=minilm",
+                "agent.retriever=bm25",
+                "agent.prefill=<answer>",  # the random policy answers at once: rewards differ by answer
+                "agent.example_turn=false",
+                "agent.max_model_len=400",
+                "agent.max_turn_tokens=12",
+                "max_completion_length=400",
+                "temperature=1e-4",  # greedy in effect (TRL divides logits by it, so 0 is refused)
+                "max_steps=2",
+                "save_steps=1",
+                "num_generations=4",
+                f"per_device_train_batch_size={per_device}",
+            )
+        ),
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    return subprocess.run([*launcher, *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+
+
+def test_two_processes_match_one_process_with_twice_the_batch(tmp_path, tiny_llama_dir):
+    one = train_cli(tmp_path / "one", tiny_llama_dir, processes=1, per_device=8)
+    assert one.returncode == 0, one.stderr[-3000:]
+    two = train_cli(tmp_path / "two", tiny_llama_dir, processes=2, per_device=4)
+    assert two.returncode == 0, two.stderr[-3000:]
+    rows_one, rows_two = read_jsonl(tmp_path / "one" / "metrics.jsonl"), read_jsonl(tmp_path / "two" / "metrics.jsonl")
+    assert [r["step"] for r in rows_two] == [1, 2]  # one row per step: only the main process writes
+    for a, b in zip(rows_one, rows_two, strict=True):
+        assert {k: round(a[k], 5) for k in ROWS} == {k: round(b[k], 5) for k in ROWS}
+    assert json.loads((tmp_path / "two" / "r_np.json").read_text()) == json.loads(
+        (tmp_path / "one" / "r_np.json").read_text()
+    )
+    assert (tmp_path / "two" / "checkpoint-2").is_dir() and (
+        tmp_path / "two" / "final" / "adapter_config.json"
+    ).exists()
