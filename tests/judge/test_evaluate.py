@@ -75,9 +75,16 @@ def test_cli_evaluate_with_embedding_judge_writes_benchmark_shape(tmp_path):
     )
     assert json.loads(out2.read_text())["score"] < scores["score"]
     table, md, png = write_report([out, out2], tmp_path / "report")
-    assert table.splitlines()[0] == "| method | A&E | Avg |"
+    assert table.splitlines()[0] == "| method | A&E | Avg | judge (protocol / model / mode) |"
+    assert table.splitlines()[2].endswith("| - / minilm / embedding |") and "WARNING" not in table
     assert table.splitlines()[2].startswith(f"| good | {scores['per_category']['Art_and_Entertainment']:.4f} |")
     assert "PROXY" in table and md.exists() and png.read_bytes()[:4] == b"\x89PNG"
+    other = json.loads(out2.read_text())
+    other["judge"].update(protocol="lamp-qa", model="Qwen/Qwen2.5-32B-Instruct", mode="generate", proxy=False)
+    (tmp_path / "llm" / "scores.json").parent.mkdir()
+    (tmp_path / "llm" / "scores.json").write_text(json.dumps(other))
+    mixed, _, _ = write_report([out, tmp_path / "llm" / "scores.json"], tmp_path / "mixed")
+    assert "| lamp-qa / Qwen/Qwen2.5-32B-Instruct / generate |" in mixed and "judged differently" in mixed
 
 
 def test_evaluate_responses_script_keeps_the_benchmark_flags(tmp_path):

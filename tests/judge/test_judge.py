@@ -120,7 +120,7 @@ def test_logprob_mode_on_the_hf_back_end_matches_a_forward_pass_by_hand(tiny_gen
     judge = LLMJudge(JudgeConfig(model="tiny", mode="logprob"), tiny_generator)
     (j,) = judge.judge([PAIR])
     tok = tiny_generator.tokenizer
-    ids = tiny_generator.encode_prompt([{"role": "user", "content": judge.input_text(PAIR)}])
+    ids = tiny_generator.encode_prompt(judge.messages(PAIR))
     with torch.inference_mode():
         logits = tiny_generator.model(input_ids=torch.tensor([ids])).logits[0, -1]
     p = torch.softmax(logits.float(), -1)[[tok.convert_tokens_to_ids(c) for c in "012"]]
@@ -146,7 +146,7 @@ def test_generate_mode_on_the_hf_back_end_retries_then_gives_up_with_zero(tiny_g
     assert not any(parse_score(t) for t in texts)
     assert j.failed and j.score == 0 and j.rounds == 3 and judge.stats.failed == 1
     greedy = tiny_generator.generate(
-        [[{"role": "user", "content": judge.input_text(PAIR)}]], SamplingParams(max_tokens=16)
+        [judge.messages(PAIR)], SamplingParams(max_tokens=16)
     )[0].text
     assert texts[0] == greedy  # round 0 is the judge's exact prompt, greedy
 

@@ -43,6 +43,8 @@ class GeneratorConfig:
     """GPUs per vLLM engine."""
     trust_remote_code: bool = False
     """Run model code from the repository (never by default)."""
+    download_dir: str | None = None
+    """Where model files are downloaded (hf: `cache_dir`, vllm: `download_dir`; the benchmark's `--cache_dir`)."""
 
 
 def load_generator(config: GeneratorConfig) -> Generator:
@@ -72,6 +74,7 @@ def load_generator(config: GeneratorConfig) -> Generator:
             gpu_memory_utilization=config.gpu_memory_utilization,
             tensor_parallel_size=config.tensor_parallel_size,
             adapter=config.adapter,
+            download_dir=config.download_dir,
             trust_remote_code=config.trust_remote_code,
         )
     from pr2.generation.hf import HFGenerator, load_hf_model
@@ -83,5 +86,6 @@ def load_generator(config: GeneratorConfig) -> Generator:
         adapter=config.adapter,
         trust_remote_code=config.trust_remote_code,
         dtype=config.dtype,
+        cache_dir=config.download_dir,
     )
     return HFGenerator(model, tokenizer, model_name=config.model, batch_size=config.batch_size)

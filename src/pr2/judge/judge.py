@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pr2.data.io import JsonlWriter
-from pr2.errors import PR2Error
+from pr2.errors import PR2Error, first_line
 from pr2.generation.base import Generator, SamplingParams
 from pr2.judge.parsing import parse_score
 from pr2.judge.prompts import GENERATE_SUFFIX, LOGPROB_SUFFIX, load_template, render
@@ -27,6 +27,7 @@ from pr2.judge.prompts import GENERATE_SUFFIX, LOGPROB_SUFFIX, load_template, re
 log = logging.getLogger(__name__)
 
 MODES = ("generate", "logprob", "embedding")
+PROTOCOLS = ("pr2", "lamp-qa")
 
 
 @dataclass
@@ -37,10 +38,15 @@ class JudgeConfig:
     """The judge: an LLM preset / Hub id / path / served name, or a sentence-transformers model for `embedding`."""
     mode: str = "embedding"
     """generate (JSON answer, the benchmark's way), logprob (expected score, one pass) or embedding (a proxy)."""
+    protocol: str = "pr2"
+    """The LLM judge's text: `lamp-qa` (the benchmark's messages, sampling, parsing and retries, read from its own
+    evaluator.py; LaMP-QA numbers) or `pr2` (pr2's own prompt, offline)."""
+    lamp_qa_repo: str | None = None
+    """A checkout of the benchmark for `lamp-qa` (else $LAMP_QA_REPO, else a pinned download into pr2's cache)."""
     retry_cap: int = 100
     """Rounds of retries for unreadable answers in generate mode before a pair scores 0 (the benchmark: 100)."""
-    max_tokens: int = 256
-    """Tokens the judge may write per answer in generate mode."""
+    max_tokens: int | None = None
+    """Tokens the judge may write per answer in generate mode (None: the protocol's; lamp-qa 4096, pr2 256)."""
     max_length: int | None = None
     """Truncate each response to this many tokens (judge tokenizer) before judging; None keeps it whole."""
     prompt_file: str | None = None
@@ -103,6 +109,7 @@ class Judge:
 
     mode = "base"
     proxy = False
+    protocol: str | None = None  # the LLM judges' text (pr2 or lamp-qa); None for judges that read no prompt
 
     def __init__(self, config: JudgeConfig) -> None:
         self.config = config
@@ -110,7 +117,7 @@ class Judge:
         self.stats = JudgeStats()
 
     def describe(self) -> dict:
-        info = {"model": self.config.model, "mode": self.mode, "proxy": self.proxy}
+        info = {"model": self.config.model, "mode": self.mode, "protocol": self.protocol, "proxy": self.proxy}
         if self.proxy:
             info["note"] = (
                 "PROXY: embedding similarity, not the LaMP-QA score; for the benchmark's judge run "
@@ -127,7 +134,7 @@ class Judge:
     def judge(self, pairs: Sequence[Pair]) -> list[Judgement]:
         pairs = [self._truncate(p) for p in pairs]
         texts = [self.input_text(p) for p in pairs]
-        keys = [_key(self.mode, self.config.model, t) for t in texts]
+        keys = [_key(self.mode, self.protocol or "", self.config.model, t) for t in texts]
         results: list[Judgement | None] = []
         todo: dict[str, int] = {}
         for i, key in enumerate(keys):
@@ -176,10 +183,19 @@ class LLMJudge(Judge):
     def __init__(self, config: JudgeConfig, generator: Generator) -> None:
         if config.mode not in ("generate", "logprob"):
             raise PR2Error(f"LLM judge mode must be generate or logprob, got {config.mode!r}")
+        if config.protocol not in PROTOCOLS:
+            raise PR2Error(f"unknown judge protocol {config.protocol!r}; choose from {', '.join(PROTOCOLS)}")
         super().__init__(config)
-        self.mode = config.mode
+        self.mode, self.protocol = config.mode, config.protocol
         self.generator = generator
-        self.template = load_template(config.prompt_file)
+        if self.protocol == "lamp-qa":
+            if config.prompt_file:
+                raise PR2Error("--judge-prompt replaces pr2's own prompt; the lamp-qa protocol is the benchmark's text")
+            from pr2.judge.lamp_qa import LampQAJudgePrompt
+
+            self.lamp_qa = LampQAJudgePrompt.load(config.lamp_qa_repo)
+        else:
+            self.template = load_template(config.prompt_file)
 
     def _truncate(self, pair: Pair) -> Pair:
         tokenizer = getattr(self.generator, "tokenizer", None)
@@ -191,46 +207,91 @@ class LLMJudge(Judge):
         text = tokenizer.decode(ids[: self.config.max_length], skip_special_tokens=True)
         return Pair(pair.question, pair.details, text, pair.aspect, pair.reason, pair.evidence)
 
-    def input_text(self, pair: Pair) -> str:
+    def messages(self, pair: Pair) -> list[dict]:
+        """The conversation the judge model receives for one pair."""
+        if self.protocol == "lamp-qa":
+            return self.lamp_qa.messages(**pair.__dict__)
         suffix = GENERATE_SUFFIX if self.mode == "generate" else LOGPROB_SUFFIX
-        return render(self.template, suffix, **pair.__dict__)
+        return [{"role": "user", "content": render(self.template, suffix, **pair.__dict__)}]
+
+    def input_text(self, pair: Pair) -> str:
+        return "\x1e".join(f"{m['role']}:{m['content']}" for m in self.messages(pair))
 
     def _judge_uncached(self, pairs: list[Pair], texts: list[str]) -> list[Judgement]:
-        prompts = [[{"role": "user", "content": t}] for t in texts]
+        prompts = [self.messages(p) for p in pairs]
         if self.mode == "logprob":
-            out = []
-            for scores in self.generator.score(prompts, ["0", "1", "2"]):
-                probs = {c: math.exp(lp) for c, lp in scores.items()}
-                total = sum(probs.values())
-                if total <= 0:
-                    out.append(Judgement(0.0, "no probability on 0/1/2", failed=True))
-                    continue
-                expected = sum(int(c) * p for c, p in probs.items()) / total
-                out.append(Judgement(expected, f"p(0,1,2)={[round(probs[c] / total, 3) for c in '012']}"))
-            return out
+            return self._expected_scores(prompts)
+        lamp_qa = self.protocol == "lamp-qa"
+        if lamp_qa:
+            from pr2.judge.lamp_qa import MAX_TOKENS, TOP_P, parse_match_score, temperatures
+
+            schedule = temperatures(self.config.retry_cap + 1)
+            top_p, max_tokens = TOP_P, self.config.max_tokens or MAX_TOKENS
+        else:
+            schedule = [round(0.1 * r, 1) for r in range(self.config.retry_cap + 1)]
+            top_p, max_tokens = 1.0, self.config.max_tokens or 256
         results: list[Judgement | None] = [None] * len(pairs)
         pending = list(range(len(pairs)))
-        for round_ in range(self.config.retry_cap + 1):
+        for round_, temperature in enumerate(schedule):
             if not pending:
                 break
-            temperature = round(0.1 * round_, 1)
-            params = SamplingParams(temperature=temperature, max_tokens=self.config.max_tokens, seed=round_)
+            params = SamplingParams(
+                temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=None if lamp_qa else round_
+            )
             answers = self.generator.generate([prompts[i] for i in pending], params)
             still = []
             for i, answer in zip(pending, answers, strict=True):
-                parsed = parse_score(answer.text)
+                if lamp_qa:
+                    score = parse_match_score(answer.text)
+                    parsed = None if score is None else (score, "")
+                else:
+                    parsed = parse_score(answer.text)
                 if parsed is None:
                     still.append(i)
                 else:
                     results[i] = Judgement(float(parsed[0]), parsed[1], rounds=round_ + 1)
             pending = still
         if pending:
-            log.warning(
-                "%d pair(s) gave no readable score after %d rounds; scored 0", len(pending), self.config.retry_cap + 1
-            )
+            log.warning("%d pair(s) gave no readable score after %d rounds; scored 0", len(pending), len(schedule))
         for i in pending:
-            results[i] = Judgement(0.0, "no readable score", rounds=self.config.retry_cap + 1, failed=True)
+            results[i] = Judgement(0.0, "no readable score", rounds=len(schedule), failed=True)
         return results  # type: ignore[return-value]
+
+    def _tokenizer(self):
+        tokenizer = getattr(self.generator, "tokenizer", None)
+        if tokenizer is not None:
+            return tokenizer
+        from transformers import AutoTokenizer
+
+        try:
+            return AutoTokenizer.from_pretrained(self.generator.model_name)
+        except Exception as err:
+            raise PR2Error(
+                f"logprob mode with the lamp-qa protocol templates the conversation itself and needs the tokenizer of "
+                f"judge {self.generator.model_name!r}: {first_line(err)}"
+            ) from None
+
+    def _expected_scores(self, prompts: list[list[dict]]) -> list[Judgement]:
+        """Logprob mode: the expected score under the judge's P("0"), P("1"), P("2") right where the score goes
+        (lamp-qa: the assistant turn prefilled with the benchmark's answer up to the digit of `match_score`)."""
+        if self.protocol == "lamp-qa":
+            from pr2.judge.lamp_qa import LOGPROB_PREFILL
+
+            tokenizer = self._tokenizer()
+            prompts = [
+                tokenizer.apply_chat_template(m, tokenize=False, add_generation_prompt=True) + LOGPROB_PREFILL
+                for m in prompts
+            ]
+        out = []
+        for scores in self.generator.score(prompts, ["0", "1", "2"]):
+            probs = {c: math.exp(lp) for c, lp in scores.items()}
+            total = sum(probs.values())
+            if total <= 0:
+                out.append(Judgement(0.0, "no probability on 0/1/2", failed=True))
+                continue
+            expected = sum(int(c) * p for c, p in probs.items()) / total
+            out.append(Judgement(expected, f"p(0,1,2)={[round(probs[c] / total, 3) for c in '012']}"))
+        return out
 
 
 def build_judge(

@@ -30,6 +30,12 @@ def load_scores(path: str | Path) -> dict:
     return data
 
 
+def judged_by(data: dict) -> str:
+    """How a scores file was judged: protocol / model / mode (files from before protocols were recorded: '?')."""
+    judge = data.get("judge", {})
+    return f"{judge.get('protocol') or '-'} / {judge.get('model', '?')} / {judge.get('mode', '?')}"
+
+
 def build_table(paths: list[Path]) -> tuple[list[str], list[tuple[str, list[float | None]]], bool]:
     rows, proxy = [], False
     present = set()
@@ -39,15 +45,20 @@ def build_table(paths: list[Path]) -> tuple[list[str], list[tuple[str, list[floa
     columns = [c for c in CATEGORIES if c in present] + sorted(present - set(CATEGORIES))
     for p, d in loaded:
         proxy |= bool(d.get("judge", {}).get("proxy"))
-        rows.append((method_name(p), [d["per_category"].get(c) for c in columns] + [d.get("macro_average")]))
+        rows.append(
+            (method_name(p), [d["per_category"].get(c) for c in columns] + [d.get("macro_average")], judged_by(d))
+        )
     return columns, rows, proxy
 
 
 def markdown(columns: list[str], rows: list[tuple[str, list[float | None]]], proxy: bool) -> str:
-    head = ["method", *[_SHORT.get(c, c) for c in columns], "Avg"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
-    for name, values in rows:
-        lines.append("| " + " | ".join([name, *("-" if v is None else f"{v:.4f}" for v in values)]) + " |")
+    head = ["method", *[_SHORT.get(c, c) for c in columns], "Avg", "judge (protocol / model / mode)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * (len(head) - 2) + ["---"]) + "|"]
+    for name, values, judge in rows:
+        cells = [name, *("-" if v is None else f"{v:.4f}" for v in values), judge]
+        lines.append("| " + " | ".join(cells) + " |")
+    if len({judge for _, _, judge in rows}) > 1:
+        lines.append("\nWARNING: these rows were judged differently (see the judge column); they are not comparable.")
     if proxy:
         lines.append("\nScores from the embedding judge are a PROXY, not LaMP-QA scores.")
     return "\n".join(lines) + "\n"
@@ -64,7 +75,7 @@ def bar_chart(columns: list[str], rows, path: Path, proxy: bool) -> None:
     x = np.arange(len(labels))
     width = 0.8 / max(len(rows), 1)
     fig, ax = plt.subplots(figsize=(1.6 * len(labels) + 2, 4))
-    for i, (name, values) in enumerate(rows):
+    for i, (name, values, _) in enumerate(rows):
         ax.bar(x + i * width - 0.4 + width / 2, [v or 0 for v in values], width, label=name)
     ax.set_xticks(x, labels)
     ax.set_ylabel("score (proxy)" if proxy else "LaMP-QA score")
