@@ -14,6 +14,11 @@ from pathlib import Path
 
 import pytest
 
+if os.environ.get("PYTEST_XDIST_WORKER"):  # two workers on two cores: one thread each, not two fighting for both
+    import torch
+
+    torch.set_num_threads(1)
+
 
 def make_record(qid: str = "q1", n_profile: int = 3, n_aspects: int = 2, **extra) -> dict:
     return {
@@ -137,3 +142,15 @@ def hf_generator(smollm2_dir):
     from pr2.generation import GeneratorConfig, load_generator
 
     return load_generator(GeneratorConfig(model="smollm2", backend="hf", device="cpu"))
+
+
+# The longest tests first: with two workers, the GRPO learning test runs beside everything else, not after it.
+LONGEST_FIRST = ("test_learning.py", "test_warm_start.py", "test_multiprocess.py", "test_demo.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item) -> int:
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: the rest keep their order

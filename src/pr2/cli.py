@@ -405,22 +405,30 @@ def run(
 def baseline(
     questions_address: Path = _opt(..., "questions_address", "Dataset (.json/.jsonl)."),
     output_address: Path = _opt(..., "output_address", "Output folder: responses.json, outputs.jsonl."),
-    method: str = _opt("rag", "method", "none, rag or planpers."),
-    model: str = _opt("smollm2", "model", "Answering model."),
+    method: str | None = _opt(None, "method", "none, rag or planpers (default: rag; lamp-qa: none unless --rag)."),
+    model: str = _opt("smollm2", "model", "Answering model.", "--model_addr"),
     planner: str | None = _opt(None, "planner", "PlanPers planner model (default: the answering model)."),
     backend: str = _opt("hf", "backend", "hf, openai or vllm."),
     base_url: str | None = _opt(None, "base-url", "OpenAI-compatible server URL."),
     api_key_addr: str | None = _opt(None, "api_key_addr", "File with the API key."),
-    top_k: int = _opt(10, "top-k", "Profile posts in the prompt."),
+    protocol: str = _opt("pr2", "protocol", "pr2 (pr2's prompts) or lamp-qa (the benchmark's baselines.py exactly)."),
+    lamp_qa_repo: str | None = _opt(None, "lamp-qa-repo", "Checkout of the LaMP-QA repository (lamp-qa protocol)."),
+    rag: bool = _opt(False, "rag", "The benchmark's flag: the RAG baseline (= --method rag)."),
+    num_contexts: int = _opt(5, "num_contexts", "lamp-qa: the first N posts of the (ranked) profile in the prompt."),
+    max_retries: int = _opt(20, "max_retries", "lamp-qa: rounds before an unreadable answer is left empty."),
+    num_generated_outputs: int = _opt(1, "num_generated_outputs", "lamp-qa: answers per question."),
+    top_k: int = _opt(10, "top-k", "pr2: profile posts in the prompt."),
     retriever: str = _opt("minilm", "retriever", "bm25, minilm, contriever, an encoder id/path, or ranked."),
-    temperature: float = _opt(0.1, "temperature", "Sampling temperature."),
-    max_tokens: int = _opt(512, "max-tokens", "Tokens of the answer."),
+    temperature: float | None = _opt(None, "temperature", "Sampling temperature (pr2: 0.1; lamp-qa: 0.0)."),
+    max_tokens: int = _opt(512, "max-tokens", "pr2: tokens of the answer (lamp-qa: the benchmark's 4096)."),
     split: str | None = _opt("test", "split", "Split to keep."),
     subsets: str = _opt("ALL", "subsets", "ALL or categories."),
     limit: int | None = _opt(None, "limit", "First N questions."),
     batch_size: int = _opt(16, "batch-size", "Questions per generate call."),
     judge_model: str | None = _opt(None, "judge-model", "Also score the answers with this judge."),
     judge_mode: str | None = _opt(None, "judge-mode", "generate, logprob or embedding."),
+    judge_backend: str | None = _opt(None, "judge-backend", "Back end of the judge (default: the policy's)."),
+    judge_base_url: str | None = _opt(None, "judge-base-url", "Server URL of the judge (default: the policy's)."),
     trust_remote_code: bool = _opt(False, "trust-remote-code", "Allow the model's own code to run."),
 ) -> None:
     """Answer with a baseline (none, rag, planpers) in the same output format as `pr2 run`."""
@@ -428,13 +436,22 @@ def baseline(
     from pr2.data.io import select_questions
 
     questions = select_questions(questions_address, split=split, subsets=subsets, limit=limit)
+    if rag:
+        method = "rag"
+    elif method is None:
+        method = "none" if protocol == "lamp-qa" else "rag"  # the benchmark's baselines.py answers without --rag
     config = BaselineConfig(
         method=method,
         top_k=top_k,
         retriever=retriever,
         max_tokens=max_tokens,
-        temperature=temperature,
+        temperature=temperature if temperature is not None else (0.0 if protocol == "lamp-qa" else 0.1),
         batch_size=batch_size,
+        protocol=protocol,
+        lamp_qa_repo=lamp_qa_repo,
+        num_contexts=num_contexts,
+        max_retries=max_retries,
+        num_generated_outputs=num_generated_outputs,
     )
     generator = _generator(model, backend, base_url, api_key_addr, None, None, trust_remote_code, batch_size)
     plan_gen = _generator(planner, backend, base_url, api_key_addr, None, None, trust_remote_code) if planner else None
@@ -446,8 +463,8 @@ def baseline(
         output_address,
         judge_model,
         judge_mode,
-        backend,
-        base_url,
+        judge_backend or backend,
+        judge_base_url if judge_backend else (judge_base_url or base_url),
         api_key_addr,
     )
 

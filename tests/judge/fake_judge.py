@@ -2,9 +2,10 @@
 temperature it receives, so two clients that send the same requests get the same scores, and any difference in the
 messages shows. Loopback only; stops with the test (or the comparison script) that started it.
 
-Behaviour: the score is sha256(messages) mod 3, written the benchmark's way (```json {"match_score": N}```); a pair
-whose hash is divisible by 4 answers in prose (unreadable) while the temperature is below 0.25, so retries and the
-temperature schedule are exercised too.
+Behaviour: as a judge (its system message speaks of a judge) the score is sha256(messages) mod 3, written the
+benchmark's way (```json {"match_score": N}```); as a baseline's model it answers ```json {"personalized_answer":
+...}```. A request whose hash is divisible by 4 answers in prose (unreadable) while the temperature is below 0.25,
+so retries and the temperature schedule are exercised too.
 """
 
 from __future__ import annotations
@@ -21,9 +22,12 @@ def digest(messages: list[dict]) -> int:
 
 
 def answer(messages: list[dict], temperature: float) -> str:
+    """A judge's answer when the system message speaks of a judge, else a baseline's (the benchmark's JSON)."""
     h = digest(messages)
     if h % 4 == 0 and temperature < 0.25:
         return "I would say the response covers it reasonably well."
+    if "judge" not in messages[0]["content"].lower():
+        return f'```json\n{{"personalized_answer": "answer {h % 1000}"}}\n```'
     return f'```json\n{{"match_score": {h % 3}}}\n```'
 
 

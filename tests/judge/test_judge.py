@@ -145,9 +145,7 @@ def test_generate_mode_on_the_hf_back_end_retries_then_gives_up_with_zero(tiny_g
     assert temperatures == [0.0, 0.1, 0.2] and len(texts) == 3
     assert not any(parse_score(t) for t in texts)
     assert j.failed and j.score == 0 and j.rounds == 3 and judge.stats.failed == 1
-    greedy = tiny_generator.generate(
-        [judge.messages(PAIR)], SamplingParams(max_tokens=16)
-    )[0].text
+    greedy = tiny_generator.generate([judge.messages(PAIR)], SamplingParams(max_tokens=16))[0].text
     assert texts[0] == greedy  # round 0 is the judge's exact prompt, greedy
 
 

@@ -11,9 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from pr2.cli import app
+from pr2.data.benchmark_code import benchmark_file
 from pr2.errors import PR2Error
 from pr2.judge.judge import JudgeConfig, LLMJudge, Pair
-from pr2.judge.lamp_qa import LampQAJudgePrompt, benchmark_file, parse_match_score, temperatures
+from pr2.judge.lamp_qa import LampQAJudgePrompt, parse_match_score, temperatures
 from tests.conftest import make_record
 from tests.judge.fake_judge import FakeJudgeServer, answer, digest
 
@@ -239,3 +240,83 @@ def test_logprob_mode_scores_the_digit_after_the_benchmarks_answer_prefix(tiny_g
         p = torch.softmax(tiny_generator.model(input_ids=torch.tensor([ids])).logits[0, -1], -1)
     p = p[[tok.convert_tokens_to_ids(c) for c in "012"]]
     assert j.score == pytest.approx(float((p * torch.tensor([0.0, 1.0, 2.0])).sum() / p.sum()), abs=1e-5)
+
+
+def test_baselines_send_the_benchmarks_prompts_and_write_its_records(tmp_path, write_json):
+    records = [make_record(f"q{i}", n_profile=4) for i in range(5)]
+    data = write_json("data.json", records)
+    with FakeJudgeServer() as server:
+        result = runner.invoke(
+            app,
+            [
+                "baseline",
+                "--protocol",
+                "lamp-qa",
+                "--rag",
+                "--num_contexts",
+                "2",
+                "--questions_address",
+                str(data),
+                "--output_address",
+                str(tmp_path / "rag"),
+                "--split",
+                "",
+                "--model",
+                "policy",
+                "--backend",
+                "openai",
+                "--base-url",
+                server.url,
+                "--lamp-qa-repo",
+                str(FIXTURE),
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        rag_requests = list(server.requests)
+        server.requests.clear()
+        result = runner.invoke(
+            app,
+            [
+                "baseline",
+                "--protocol",
+                "lamp-qa",
+                "--questions_address",
+                str(data),
+                "--output_address",
+                str(tmp_path / "none"),
+                "--split",
+                "",
+                "--model",
+                "policy",
+                "--backend",
+                "openai",
+                "--base-url",
+                server.url,
+                "--lamp-qa-repo",
+                str(FIXTURE),
+            ],
+        )
+        assert result.exit_code == 0, result.output
+    first = {json.dumps(r["messages"]) for r in rag_requests if r["temperature"] == 0.0}
+    expected = [
+        [
+            {"role": "system", "content": "PLACEHOLDER RAG SYSTEM TEXT (not the benchmark's words)."},
+            {
+                "role": "user",
+                "content": f"\nPOSTS:\npost 0 of {r['id']}\n\npost 1 of {r['id']}\nQUESTION:\n{r['question']}\n",
+            },
+        ]
+        for r in records
+    ]
+    assert first == {json.dumps(m) for m in expected}  # the first num_contexts posts in file order, blank lines
+    assert {(r["top_p"], r["max_tokens"]) for r in rag_requests} == {(0.95, 4096)}
+    none_messages = [r["messages"] for r in server.requests if r["temperature"] == 0.0]
+    assert all(m[0]["content"] == "PLACEHOLDER NO-RAG SYSTEM TEXT." and len(m) == 2 for m in none_messages)
+    responses = json.loads((tmp_path / "rag" / "responses.json").read_text())
+    assert list(responses) == [r["id"] for r in records]
+    for entries in responses.values():
+        (entry,) = entries
+        assert set(entry) == {"prompt", "whole_output", "output", "log_prob"}
+        assert entry["output"] == entry["whole_output"]["personalized_answer"] and entry["output"].startswith("answer ")
+    unreadable_at_zero = [m for m in expected if answer(m, 0.0).startswith("I would")]
+    assert len(rag_requests) > len(records) or not unreadable_at_zero  # retried where the first answer was prose

@@ -19,7 +19,8 @@ def test_ranked_profile_keeps_each_id_with_its_own_text(tmp_path):
     for b, a in zip(before, after, strict=True):
         assert {p.id: p.text for p in b.profile} == {p.id: p.text for p in a.profile}
         assert [p.id for p in a.profile] != [p.id for p in b.profile]  # it did reorder
-        assert b.to_record() | {"profile": None} == a.to_record() | {"profile": None}  # everything else kept
+        # everything else kept, and the file says what ordered it (a candidate pool trusts that order)
+        assert b.to_record() | {"profile": None, "profile_ranked_by": "bm25"} == a.to_record() | {"profile": None}
     # the relevant posts move to the top
     q = next(q for q in after if q.id == "ae-5")
     assert len(set(q.extra["relevant_profile_ids"]) & {p.id for p in q.profile[:5]}) >= 2

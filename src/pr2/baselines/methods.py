@@ -39,6 +39,17 @@ class BaselineConfig:
     seed: int | None = 0
     batch_size: int = 16
     """Questions per generate call."""
+    protocol: str = "pr2"
+    """pr2 (the prompts above) or lamp-qa (the benchmark's baselines.py exactly: its prompts, read from its code,
+    the first `num_contexts` posts in file order, its JSON answer and retries; none and rag only)."""
+    lamp_qa_repo: str | None = None
+    """A checkout of the LaMP-QA repository for `lamp-qa` (else $LAMP_QA_REPO, else a pinned download)."""
+    num_contexts: int = 5
+    """lamp-qa: posts in the RAG prompt, the first of the (ranked) profile (the benchmark's default 5; its paper 10)."""
+    max_retries: int = 20
+    """lamp-qa: rounds after which an answer that is not the expected JSON is left empty."""
+    num_generated_outputs: int = 1
+    """lamp-qa: answers per question."""
 
 
 @dataclass
@@ -48,13 +59,20 @@ class BaselineOutput:
     method: str
     context_ids: list[str] = field(default_factory=list)
     plan: str | None = None
+    generations: list[dict] | None = None
+    """lamp-qa: the benchmark's records for this id ({"prompt", "whole_output", "output", "log_prob"} each)."""
 
     def to_record(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_record(cls, record: dict) -> BaselineOutput:
-        return cls(**{k: record[k] for k in ("id", "answer", "method", "context_ids", "plan") if k in record})
+        keys = ("id", "answer", "method", "context_ids", "plan", "generations")
+        return cls(**{k: record[k] for k in keys if k in record})
+
+    def responses_entries(self) -> list[dict]:
+        """This id's entries in responses.json: the benchmark's records under lamp-qa, else the answer alone."""
+        return self.generations if self.generations is not None else [{"output": self.answer}]
 
 
 NONE_SYSTEM = "You are a helpful assistant. Answer the person's question."
@@ -89,6 +107,10 @@ def run_baseline(
 ) -> list[BaselineOutput]:
     if config.method not in METHODS:
         raise PR2Error(f"unknown baseline method {config.method!r}; choose from {', '.join(METHODS)}")
+    if config.protocol == "lamp-qa":
+        return _lamp_qa(questions, generator, config)
+    if config.protocol != "pr2":
+        raise PR2Error(f"unknown baseline protocol {config.protocol!r}; choose pr2 or lamp-qa")
     tokenizer = getattr(generator, "tokenizer", None)
 
     def cut(text: str) -> str:
@@ -128,4 +150,32 @@ def run_baseline(
     return [
         BaselineOutput(q.id, c.text.strip(), config.method, [i.id for i in it], plan or None)
         for q, it, plan, c in zip(questions, items, plans, completions, strict=True)
+    ]
+
+
+def _lamp_qa(questions: Sequence[Question], generator: Generator, config: BaselineConfig) -> list[BaselineOutput]:
+    from pr2.baselines.lamp_qa import run_lamp_qa_baseline
+
+    if config.method == "planpers":
+        raise PR2Error("--protocol lamp-qa runs the benchmark's none and rag baselines; planpers is pr2's own")
+    generations = run_lamp_qa_baseline(
+        questions,
+        generator,
+        rag=config.method == "rag",
+        num_contexts=config.num_contexts,
+        temperature=config.temperature,
+        max_retries=config.max_retries,
+        num_generated_outputs=config.num_generated_outputs,
+        repo=config.lamp_qa_repo,
+    )
+    contexts = config.num_contexts if config.method == "rag" else 0
+    return [
+        BaselineOutput(
+            q.id,
+            str(generations[q.id][0]["output"]),
+            config.method,
+            [p.id for p in q.profile[:contexts]],
+            generations=generations[q.id],
+        )
+        for q in questions
     ]

@@ -22,7 +22,8 @@ def run_baseline_file(
     progress: bool = True,
 ) -> tuple[list[BaselineOutput], int]:
     """Answers in DIR/responses.json and DIR/outputs.jsonl; returns (outputs in dataset order, resumed count)."""
-    if retriever is None and config.method != "none" and config.retriever != "ranked":
+    needs_retriever = config.method != "none" and config.retriever != "ranked" and config.protocol != "lamp-qa"
+    if retriever is None and needs_retriever:
         from pr2.retrieval import load_retriever
 
         retriever = load_retriever(config.retriever)  # once here, not once per batch in run_baseline
@@ -33,6 +34,7 @@ def run_baseline_file(
         records_name="outputs.jsonl",
         from_record=BaselineOutput.from_record,
         answer_of=lambda o: o.answer,
+        entries_of=BaselineOutput.responses_entries,
         batch_size=config.batch_size,
         progress=progress,
     )

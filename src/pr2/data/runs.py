@@ -19,9 +19,9 @@ from pr2.data.schema import Question
 log = logging.getLogger(__name__)
 
 
-def write_responses(path: Path, questions: Sequence[Question], answers: dict[str, str]) -> None:
-    """The LaMP-QA responses format, in dataset order, only for questions answered so far."""
-    write_json_atomic(path, {q.id: [{"output": answers[q.id]}] for q in questions if q.id in answers})
+def write_responses(path: Path, questions: Sequence[Question], answers: dict[str, list[dict]]) -> None:
+    """The LaMP-QA responses format ({id: [{"output": ...}, ...]}), in dataset order, for questions answered so far."""
+    write_json_atomic(path, {q.id: answers[q.id] for q in questions if q.id in answers})
 
 
 def run_into(
@@ -33,10 +33,12 @@ def run_into(
     from_record: Callable[[dict], object],
     answer_of: Callable[[object], str],
     batch_size: int,
+    entries_of: Callable[[object], list[dict]] | None = None,
     progress: bool = True,
 ) -> tuple[list, int]:
     """The resumable loop every method shares: skip ids already in DIR/records_name, produce the rest batch by
-    batch, append them, rewrite DIR/responses.json. Returns (records of all questions in order, resumed count)."""
+    batch, append them, rewrite DIR/responses.json (each id's `entries_of(record)`, by default its answer alone). Returns (records of all questions in order, resumed count)."""
+    entries_of = entries_of or (lambda record: [{"output": answer_of(record)}])
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     with JsonlWriter(out / records_name) as writer:
@@ -45,14 +47,14 @@ def run_into(
         if resumed:
             log.info("resuming: %d of %d questions already in %s", resumed, len(questions), out / records_name)
         todo = [q for q in questions if q.id not in done]
-        answers = {qid: answer_of(r) for qid, r in done.items()}
+        answers = {qid: entries_of(r) for qid, r in done.items()}
         bar = tqdm(total=len(questions), initial=resumed, unit="q", disable=not progress, desc=records_name)
         for start in range(0, len(todo), batch_size):
             for record in produce(todo[start : start + batch_size]):
                 row = record.to_record()  # a trajectory's record copies every token id: build it once
                 writer.write(row)
                 done[row["id"]] = record
-                answers[row["id"]] = answer_of(record)
+                answers[row["id"]] = entries_of(record)
             write_responses(out / "responses.json", questions, answers)
             bar.update(min(batch_size, len(todo) - start))
         bar.close()

@@ -223,7 +223,8 @@ class LLMJudge(Judge):
             return self._expected_scores(prompts)
         lamp_qa = self.protocol == "lamp-qa"
         if lamp_qa:
-            from pr2.judge.lamp_qa import MAX_TOKENS, TOP_P, parse_match_score, temperatures
+            from pr2.data.benchmark_code import MAX_TOKENS, TOP_P
+            from pr2.judge.lamp_qa import parse_match_score, temperatures
 
             schedule = temperatures(self.config.retry_cap + 1)
             top_p, max_tokens = TOP_P, self.config.max_tokens or MAX_TOKENS

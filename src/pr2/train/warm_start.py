@@ -84,6 +84,7 @@ def warm_start(config, questions, output_dir: Path, judge, state) -> Path:
         save_strategy="no",
         logging_steps=1,
         use_cpu=not torch.cuda.is_available(),
+        bf16=torch.cuda.is_available(),  # as GRPO's: one accelerate state serves both trainers in a process
         max_length=None,
         seed=int(config.trl_value("seed")),
     )
