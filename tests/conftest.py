@@ -143,14 +143,3 @@ def hf_generator(smollm2_dir):
 
     return load_generator(GeneratorConfig(model="smollm2", backend="hf", device="cpu"))
 
-
-# The longest tests first: with two workers, the GRPO learning test runs beside everything else, not after it.
-LONGEST_FIRST = ("test_learning.py", "test_warm_start.py", "test_multiprocess.py", "test_demo.py")
-
-
-def pytest_collection_modifyitems(config, items):
-    def rank(item) -> int:
-        name = item.path.name
-        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
-
-    items.sort(key=rank)  # stable: the rest keep their order
