@@ -12,7 +12,12 @@ import sys
 
 from pr2.cli import app
 
-BENCHMARK_DEFAULTS = {"--backend": "vllm", "--judge-mode": "generate", "--cache_dir": "./cache", "--max_length": "32000"}
+BENCHMARK_DEFAULTS = {
+    "--backend": "vllm",
+    "--judge-mode": "generate",
+    "--cache_dir": "./cache",
+    "--max_length": "32000",
+}
 
 
 def with_benchmark_defaults(argv: list[str]) -> list[str]:

@@ -142,4 +142,3 @@ def hf_generator(smollm2_dir):
     from pr2.generation import GeneratorConfig, load_generator
 
     return load_generator(GeneratorConfig(model="smollm2", backend="hf", device="cpu"))
-

@@ -129,3 +129,28 @@ def test_jsonl_writer_resumes_and_drops_a_torn_line(tmp_path: Path):
         writer.write({"id": "c", "v": 3})
     assert [r["id"] for r in read_jsonl(path)] == ["a", "b", "c"]
     assert path.read_text().endswith("\n")
+
+
+UNICODE = "line\u2028sep\u0085next \ufeffbom 🎻 עברית مرحبا nul\x00end\r\n"
+
+
+def test_any_unicode_round_trips_through_jsonl_and_ranking(tmp_path):
+    from pr2.data.io import load_questions, write_questions
+    from pr2.retrieval import load_retriever
+    from pr2.retrieval.rank import rank_file
+    from tests.conftest import make_record
+
+    record = make_record("u1", n_profile=3)
+    record["question"] = f"Which bow? {UNICODE}"
+    record["profile"][1]["text"] = f"My cello {UNICODE}"
+    record["rubric_aspects"][0]["evidence"] = UNICODE
+    src = tmp_path / "in.json"
+    src.write_text(__import__("json").dumps([record]), encoding="utf-8")
+    out = tmp_path / "prepared.jsonl"
+    write_questions(out, load_questions(src))
+    (q,) = load_questions(out)
+    assert q.question == record["question"] and q.profile[1].text == record["profile"][1]["text"]
+    assert q.rubric_aspects[0].evidence == UNICODE
+    rank_file(out, tmp_path / "ranked.jsonl", load_retriever("bm25"), progress=False)
+    (ranked,) = load_questions(tmp_path / "ranked.jsonl")
+    assert {p.id: p.text for p in ranked.profile} == {p["id"]: p["text"] for p in record["profile"]}

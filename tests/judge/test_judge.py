@@ -235,3 +235,30 @@ def test_unknown_mode():
     with pytest.raises(PR2Error, match="unknown judge mode 'vibes'"):
         build_judge(JudgeConfig(mode="vibes"))
     assert json.dumps(JudgeConfig().__dict__)
+
+
+def test_an_evaluation_killed_mid_way_keeps_every_finished_chunk(tmp_path):
+    # The judge model dies after its third call (a kill, a lost server); the resumed judge re-judges nothing that
+    # reached the cache, and the scores equal an uninterrupted run's.
+    pairs = [dataclasses.replace(PAIR, response=f"response {i}") for i in range(10)]
+
+    def scripted(n, prompt):
+        return f'{{"score": {len(prompt[0]["content"]) % 3}}}'
+
+    whole = LLMJudge(JudgeConfig(model="x", mode="generate", flush_every=2), ScriptedJudgeModel(scripted))
+    expected = [j.score for j in whole.judge(pairs)]
+
+    class Dies(ScriptedJudgeModel):
+        def generate(self, prompts, params):
+            if len(self.temperatures) == 3:
+                raise RuntimeError("killed")
+            return super().generate(prompts, params)
+
+    cache = str(tmp_path / "cache.jsonl")
+    with pytest.raises(RuntimeError, match="killed"):
+        LLMJudge(JudgeConfig(model="x", mode="generate", flush_every=2, cache_path=cache), Dies(scripted)).judge(pairs)
+    assert len((tmp_path / "cache.jsonl").read_text().splitlines()) == 6  # three chunks of two, all kept
+    again = ScriptedJudgeModel(scripted)
+    resumed = LLMJudge(JudgeConfig(model="x", mode="generate", flush_every=2, cache_path=cache), again)
+    assert [j.score for j in resumed.judge(pairs)] == expected
+    assert len(again.prompts) == 4 and resumed.stats.cached == 6

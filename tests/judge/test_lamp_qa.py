@@ -245,58 +245,18 @@ def test_logprob_mode_scores_the_digit_after_the_benchmarks_answer_prefix(tiny_g
 def test_baselines_send_the_benchmarks_prompts_and_write_its_records(tmp_path, write_json):
     records = [make_record(f"q{i}", n_profile=4) for i in range(5)]
     data = write_json("data.json", records)
-    with FakeJudgeServer() as server:
-        result = runner.invoke(
-            app,
-            [
-                "baseline",
-                "--protocol",
-                "lamp-qa",
-                "--rag",
-                "--num_contexts",
-                "2",
-                "--questions_address",
-                str(data),
-                "--output_address",
-                str(tmp_path / "rag"),
-                "--split",
-                "",
-                "--model",
-                "policy",
-                "--backend",
-                "openai",
-                "--base-url",
-                server.url,
-                "--lamp-qa-repo",
-                str(FIXTURE),
-            ],
-        )
+
+    def baseline(server, out, *flags):
+        common = ["--questions_address", str(data), "--split", "", "--model", "policy", "--backend", "openai"]
+        args = ["baseline", "--protocol", "lamp-qa", *common, "--base-url", server.url, "--lamp-qa-repo", str(FIXTURE)]
+        result = runner.invoke(app, [*args, "--output_address", str(tmp_path / out), *flags])
         assert result.exit_code == 0, result.output
+
+    with FakeJudgeServer() as server:
+        baseline(server, "rag", "--rag", "--num_contexts", "2")
         rag_requests = list(server.requests)
         server.requests.clear()
-        result = runner.invoke(
-            app,
-            [
-                "baseline",
-                "--protocol",
-                "lamp-qa",
-                "--questions_address",
-                str(data),
-                "--output_address",
-                str(tmp_path / "none"),
-                "--split",
-                "",
-                "--model",
-                "policy",
-                "--backend",
-                "openai",
-                "--base-url",
-                server.url,
-                "--lamp-qa-repo",
-                str(FIXTURE),
-            ],
-        )
-        assert result.exit_code == 0, result.output
+        baseline(server, "none")
     first = {json.dumps(r["messages"]) for r in rag_requests if r["temperature"] == 0.0}
     expected = [
         [

@@ -36,7 +36,9 @@ def iter_json_records(path: str | os.PathLike) -> Iterator[tuple[int, Any]]:
     text = _read_text(path)
     if path.suffix == ".jsonl":
         index = 0
-        for lineno, line in enumerate(text.splitlines(), start=1):
+        # Split on "\n" only: splitlines() also breaks at U+2028, U+0085 and other characters that JSON strings
+        # written with ensure_ascii=False hold as they are.
+        for lineno, line in enumerate(text.split("\n"), start=1):
             if not line.strip():
                 continue
             try:

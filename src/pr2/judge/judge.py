@@ -53,6 +53,8 @@ class JudgeConfig:
     """A prompt with {question} {details} {response} {aspect} {reason} {evidence}; default: pr2's own."""
     cache_path: str | None = None
     """JSONL file of judgements keyed by the exact judge input (resume; never judge a pair twice)."""
+    flush_every: int = 256
+    """Pairs judged per round trip to the cache: a killed evaluation loses at most this many judgements."""
 
 
 @dataclass(frozen=True)
@@ -152,10 +154,12 @@ class Judge:
             else:
                 results.append(None)
                 todo.setdefault(key, i)  # identical pairs in one batch are judged once
-        if todo:
-            firsts = list(todo.values())
-            fresh = self._judge_uncached([pairs[i] for i in firsts], [texts[i] for i in firsts])
-            for i, judgement in zip(firsts, fresh, strict=True):
+        firsts = list(todo.values())
+        step = max(1, self.config.flush_every)
+        for start in range(0, len(firsts), step):  # each chunk reaches the cache before the next is judged
+            chunk = firsts[start : start + step]
+            fresh = self._judge_uncached([pairs[i] for i in chunk], [texts[i] for i in chunk])
+            for i, judgement in zip(chunk, fresh, strict=True):
                 self.cache.put(
                     keys[i],
                     {
@@ -166,9 +170,9 @@ class Judge:
                     },
                 )
                 results[i] = judgement
-            for i, key in enumerate(keys):
-                if results[i] is None:
-                    results[i] = results[todo[key]]
+        for i, key in enumerate(keys):
+            if results[i] is None:
+                results[i] = results[todo[key]]
         self.stats.pairs += len(pairs)
         self.stats.cached += sum(r.cached for r in results)  # type: ignore[union-attr]
         self.stats.retried += sum(r.rounds > 1 and not r.cached for r in results)  # type: ignore[union-attr]
