@@ -48,6 +48,12 @@ def main() -> None:
         print("ratio: not comparable (generate mode scored no pair; use a judge that writes JSON)")
         return
     gen_results, gen_time, gen_stats = timed("generate", done)
+    if gen_stats.failed:  # sampling is seeded per batch: a smaller batch draws other samples
+        print(
+            f"ratio: not comparable (on a second run over those {len(done)} pairs generate mode read a score for "
+            f"{len(done) - gen_stats.failed}; use a judge that writes JSON reliably)"
+        )
+        return
     lp_results, lp_time, _ = timed("logprob", done)
     print(f"generate  {gen_time:7.1f}s for {len(done)} pairs (retried {gen_stats.retried})")
     print(f"logprob   {lp_time:7.1f}s for {len(done)} pairs")

@@ -152,6 +152,7 @@ def _judge_options(
     max_model_len: int | None = None,
     tensor_parallel_size: int = 1,
     download_dir: str | None = None,
+    concurrency: int = 64,
 ):
     from pr2.judge import JudgeConfig, build_judge
 
@@ -175,6 +176,7 @@ def _judge_options(
         max_model_len=max_model_len,
         tensor_parallel_size=tensor_parallel_size,
         download_dir=download_dir,
+        concurrency=concurrency,
     )
 
 
@@ -211,6 +213,7 @@ def evaluate(
         None, "truncate-response", "Cut each response to this many judge tokens first (not the benchmark's)."
     ),
     cache: str | None = _opt(None, "cache", "Judgement cache (JSONL; default: SCORE_ADDR.judge-cache.jsonl)."),
+    max_concurrency: int = _opt(64, "max-concurrency", "Requests in flight at once to a judge server (openai)."),
     allow_missing: bool = _opt(False, "allow-missing", "Score questions without a response as 0."),
     trust_remote_code: bool = _opt(False, "trust-remote-code", "Allow the judge model's own code to run."),
 ) -> None:
@@ -237,6 +240,7 @@ def evaluate(
         max_model_len=max_length,
         tensor_parallel_size=tensor_parallel_size,
         download_dir=cache_dir,
+        concurrency=max_concurrency,
     )
     report = evaluate_file(inputs_addr, response_addr, score_addr, judge, allow_missing=allow_missing)
     for line in summary_lines(report):
@@ -276,6 +280,7 @@ def _generator(
     trust_remote_code,
     batch_size: int = 16,
     gpu_memory_utilization: float = 0.9,
+    concurrency: int = 64,
 ):
     from pr2.generation import GeneratorConfig, load_generator
 
@@ -290,6 +295,7 @@ def _generator(
             trust_remote_code=trust_remote_code,
             batch_size=batch_size,
             gpu_memory_utilization=gpu_memory_utilization,
+            concurrency=concurrency,
         )
     )
 

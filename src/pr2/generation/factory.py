@@ -31,8 +31,9 @@ class GeneratorConfig:
     """fp32, bf16 or fp16 for hf (default: bf16 on CUDA, fp32 on CPU)."""
     batch_size: int = 16
     """Prompts per forward batch (hf)."""
-    concurrency: int = 8
-    """Requests in flight at once (openai)."""
+    concurrency: int = 64
+    """Requests in flight at once (openai; `--max-concurrency`): a vLLM or SGLang server batches what it is sent at
+    once, so a judge's pairs go out together rather than 8 at a time (benchmarks/judge_concurrency.py)."""
     timeout: float = 600.0
     """Seconds per request before retrying (openai)."""
     max_model_len: int | None = None
