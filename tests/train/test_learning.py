@@ -13,17 +13,6 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def both_cores():
-    """The suite's workers run one thread each; this test is the longest, so it takes both cores while it runs."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_grpo_raises_reward_and_search_rate_over_its_first_steps(tmp_path, fact_task_file, smollm2_dir, both_cores):
     # Two questions, one per step: steps 1-2 see each once with the starting policy and one update, steps 3-4
     # see each again; the paper's advantage (r - r_np) with the example-turn prompt, LoRA, fixed seed.
