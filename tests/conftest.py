@@ -14,11 +14,6 @@ from pathlib import Path
 
 import pytest
 
-if os.environ.get("PYTEST_XDIST_WORKER"):  # two workers on two cores: one thread each, not two fighting for both
-    import torch
-
-    torch.set_num_threads(1)
-
 
 def make_record(qid: str = "q1", n_profile: int = 3, n_aspects: int = 2, **extra) -> dict:
     return {

@@ -55,17 +55,6 @@ class FactJudge(Judge):
 
 
 @pytest.fixture
-def both_cores():
-    """The suite's workers run one thread each; the learning test, the longest, takes both cores while it runs."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture
 def fact_task_file(tmp_path):
     path = tmp_path / "fact-task.json"
     write_questions(path, fact_task())

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
-def test_grpo_raises_reward_and_search_rate_over_its_first_steps(tmp_path, fact_task_file, smollm2_dir, both_cores):
+def test_grpo_raises_reward_and_search_rate_over_its_first_steps(tmp_path, fact_task_file, smollm2_dir):
     # Two questions, one per step: steps 1-2 see each once with the starting policy and one update, steps 3-4
     # see each again; the paper's advantage (r - r_np) with the example-turn prompt, LoRA, fixed seed.
     config = load_train_config(
