@@ -15,7 +15,9 @@ from typing import Any, TypeVar
 import typer
 
 from pr2.agent.protocol import AgentConfig
+from pr2.baselines.methods import BaselineConfig
 from pr2.errors import PR2Error
+from pr2.generation.factory import GeneratorConfig
 
 # Library chatter (weight-loading bars) hides pr2's own progress bars and one-screen summaries. Set before any
 # Hugging Face library is imported, which reads it once.
@@ -32,6 +34,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 _AGENT = AgentConfig()  # the agent loop's defaults, declared once (pr2 train reads the same dataclass)
+_BASELINE = BaselineConfig()  # the baselines' defaults, declared once
+_CONCURRENCY = GeneratorConfig.concurrency  # requests in flight to a server, declared once
 
 
 def _opt(default: Any, name: str, help: str, *extra: str) -> Any:
@@ -152,7 +156,7 @@ def _judge_options(
     max_model_len: int | None = None,
     tensor_parallel_size: int = 1,
     download_dir: str | None = None,
-    concurrency: int = 64,
+    concurrency: int = _CONCURRENCY,
 ):
     from pr2.judge import JudgeConfig, build_judge
 
@@ -213,7 +217,9 @@ def evaluate(
         None, "truncate-response", "Cut each response to this many judge tokens first (not the benchmark's)."
     ),
     cache: str | None = _opt(None, "cache", "Judgement cache (JSONL; default: SCORE_ADDR.judge-cache.jsonl)."),
-    max_concurrency: int = _opt(64, "max-concurrency", "Requests in flight at once to a judge server (openai)."),
+    max_concurrency: int = _opt(
+        _CONCURRENCY, "max-concurrency", "Requests in flight at once to a judge server (openai)."
+    ),
     allow_missing: bool = _opt(False, "allow-missing", "Score questions without a response as 0."),
     trust_remote_code: bool = _opt(False, "trust-remote-code", "Allow the judge model's own code to run."),
 ) -> None:
@@ -280,7 +286,7 @@ def _generator(
     trust_remote_code,
     batch_size: int = 16,
     gpu_memory_utilization: float = 0.9,
-    concurrency: int = 64,
+    concurrency: int = _CONCURRENCY,
 ):
     from pr2.generation import GeneratorConfig, load_generator
 
@@ -417,12 +423,20 @@ def baseline(
     backend: str = _opt("hf", "backend", "hf, openai or vllm."),
     base_url: str | None = _opt(None, "base-url", "OpenAI-compatible server URL."),
     api_key_addr: str | None = _opt(None, "api_key_addr", "File with the API key."),
-    protocol: str = _opt("pr2", "protocol", "pr2 (pr2's prompts) or lamp-qa (the benchmark's baselines.py exactly)."),
+    protocol: str = _opt(
+        _BASELINE.protocol, "protocol", "pr2 (pr2's prompts) or lamp-qa (the benchmark's baselines.py exactly)."
+    ),
     lamp_qa_repo: str | None = _opt(None, "lamp-qa-repo", "Checkout of the LaMP-QA repository (lamp-qa protocol)."),
     rag: bool = _opt(False, "rag", "The benchmark's flag: the RAG baseline (= --method rag)."),
-    num_contexts: int = _opt(5, "num_contexts", "lamp-qa: the first N posts of the (ranked) profile in the prompt."),
-    max_retries: int = _opt(20, "max_retries", "lamp-qa: rounds before an unreadable answer is left empty."),
-    num_generated_outputs: int = _opt(1, "num_generated_outputs", "lamp-qa: answers per question."),
+    num_contexts: int = _opt(
+        _BASELINE.num_contexts, "num_contexts", "lamp-qa: the first N posts of the (ranked) profile in the prompt."
+    ),
+    max_retries: int = _opt(
+        _BASELINE.max_retries, "max_retries", "lamp-qa: rounds before an unreadable answer is left empty."
+    ),
+    num_generated_outputs: int = _opt(
+        _BASELINE.num_generated_outputs, "num_generated_outputs", "lamp-qa: answers per question."
+    ),
     top_k: int = _opt(10, "top-k", "pr2: profile posts in the prompt."),
     retriever: str = _opt("minilm", "retriever", "bm25, minilm, contriever, an encoder id/path, or ranked."),
     temperature: float | None = _opt(None, "temperature", "Sampling temperature (pr2: 0.1; lamp-qa: 0.0)."),

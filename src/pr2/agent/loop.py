@@ -21,9 +21,8 @@ from pr2.agent.protocol import (
 )
 from pr2.agent.trajectory import Segment, Trajectory
 from pr2.data.schema import Question
-from pr2.errors import PR2Error, first_line
 from pr2.generation.base import Generator, SamplingParams
-from pr2.generation.chat import apply_chat_template
+from pr2.generation.chat import apply_chat_template, tokenizer_of
 from pr2.retrieval import ProfileIndex, Retriever
 from pr2.retrieval.base import rank_order
 from pr2.retrieval.rank import is_ranked
@@ -54,18 +53,7 @@ class _Episode:
 
 
 def agent_tokenizer(generator: Generator, tokenizer=None):
-    tokenizer = tokenizer or getattr(generator, "tokenizer", None)
-    if tokenizer is None:
-        from transformers import AutoTokenizer
-
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(generator.model_name)
-        except Exception as err:
-            raise PR2Error(
-                f"the agent loop needs the tokenizer of model {generator.model_name!r} (to count its budget "
-                f"and record token ids); it could not be loaded: {first_line(err)}"
-            ) from None
-    return tokenizer
+    return tokenizer or tokenizer_of(generator, "the agent loop (to count its budget and record token ids)")
 
 
 def episode_prompt_ids(question: str, config: AgentConfig, tokenizer) -> list[int]:
@@ -201,8 +189,7 @@ def _advance(e: _Episode, c, config: AgentConfig, tokenizer, encode, truncate) -
     # A server that drops stop strings without naming them: the turn is a search whose closing tag the policy
     # never sampled; the tag goes into the inserted (never trained on) text, not into the policy's tokens.
     closing = config.search_close if open_search else ""
-    if open_search:
-        turn_text += closing
+    turn_text += closing
 
     query = extract_search(turn_text, config)
     searched = (stop_string == config.search_close or open_search) and query is not None

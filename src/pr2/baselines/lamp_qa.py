@@ -28,6 +28,7 @@ from pr2.data.benchmark_code import MAX_TOKENS, TOP_P, benchmark_file, module_st
 from pr2.data.schema import Question
 from pr2.errors import PR2Error
 from pr2.generation.base import Generator, SamplingParams
+from pr2.generation.chat import chat_text
 
 FORMATTERS = "data/formetters.py"
 
@@ -97,15 +98,7 @@ def answer_of(obj) -> str | None:
 def _template(generator: Generator, messages: list[dict]):
     """What the benchmark's `prompt` field holds: the templated text (the conversation for an API model)."""
     tokenizer = getattr(generator, "tokenizer", None)
-    if tokenizer is None:
-        return messages
-    try:
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    except Exception as err:
-        if "System role not supported" not in str(err):
-            raise
-        folded = [{"role": "user", "content": messages[0]["content"] + "\n\n" + messages[1]["content"]}]
-        return tokenizer.apply_chat_template(folded, tokenize=False, add_generation_prompt=True)
+    return messages if tokenizer is None else chat_text(tokenizer, messages)
 
 
 def run_lamp_qa_baseline(

@@ -50,21 +50,17 @@ def finish_ids(
             end, reason = i + 1, "eos"
             break
     stop_string = None
-    if stop:
-        hit = first_stop(tokenizer.decode(ids[:end], skip_special_tokens=True), stop)
-        if hit is not None:
-            stop_string = hit[1]
-            # The shortest prefix whose text holds the stop string: the token that completed it ends the turn.
-            lo, hi = 1, end
-            while lo < hi:
-                mid = (lo + hi) // 2
-                text = tokenizer.decode(ids[:mid], skip_special_tokens=True)
-                if first_stop(text, stop) is not None:
-                    hi = mid
-                else:
-                    lo = mid + 1
-            end, reason = lo, "stop"
-            stop_string = first_stop(tokenizer.decode(ids[:end], skip_special_tokens=True), stop)[1]  # type: ignore[index]
+    if stop and first_stop(tokenizer.decode(ids[:end], skip_special_tokens=True), stop) is not None:
+        # The shortest prefix whose text holds a stop string: the token that completed it ends the turn.
+        lo, hi = 1, end
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if first_stop(tokenizer.decode(ids[:mid], skip_special_tokens=True), stop) is not None:
+                hi = mid
+            else:
+                lo = mid + 1
+        end, reason = lo, "stop"
+        stop_string = first_stop(tokenizer.decode(ids[:end], skip_special_tokens=True), stop)[1]  # type: ignore[index]
     kept = ids[:end]
     return Completion(
         tokenizer.decode(kept, skip_special_tokens=True),

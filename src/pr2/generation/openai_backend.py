@@ -41,7 +41,7 @@ class OpenAIGenerator:
         base_url: str | None,
         *,
         api_key: str = "EMPTY",
-        concurrency: int = 64,
+        concurrency: int = 64,  # GeneratorConfig.concurrency, the default every command uses
         timeout: float = 600.0,
         max_retries: int = 5,
         chat: bool = True,

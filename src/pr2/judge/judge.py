@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pr2.data.io import JsonlWriter
-from pr2.errors import PR2Error, first_line
+from pr2.errors import PR2Error
 from pr2.generation.base import Generator, SamplingParams
 from pr2.judge.parsing import parse_score
 from pr2.judge.prompts import GENERATE_SUFFIX, LOGPROB_SUFFIX, load_template, render
@@ -262,31 +262,15 @@ class LLMJudge(Judge):
             results[i] = Judgement(0.0, "no readable score", rounds=len(schedule), failed=True)
         return results  # type: ignore[return-value]
 
-    def _tokenizer(self):
-        tokenizer = getattr(self.generator, "tokenizer", None)
-        if tokenizer is not None:
-            return tokenizer
-        from transformers import AutoTokenizer
-
-        try:
-            return AutoTokenizer.from_pretrained(self.generator.model_name)
-        except Exception as err:
-            raise PR2Error(
-                f"logprob mode with the lamp-qa protocol templates the conversation itself and needs the tokenizer of "
-                f"judge {self.generator.model_name!r}: {first_line(err)}"
-            ) from None
-
     def _expected_scores(self, prompts: list[list[dict]]) -> list[Judgement]:
         """Logprob mode: the expected score under the judge's P("0"), P("1"), P("2") right where the score goes
         (lamp-qa: the assistant turn prefilled with the benchmark's answer up to the digit of `match_score`)."""
         if self.protocol == "lamp-qa":
+            from pr2.generation.chat import chat_text, tokenizer_of
             from pr2.judge.lamp_qa import LOGPROB_PREFILL
 
-            tokenizer = self._tokenizer()
-            prompts = [
-                tokenizer.apply_chat_template(m, tokenize=False, add_generation_prompt=True) + LOGPROB_PREFILL
-                for m in prompts
-            ]
+            tokenizer = tokenizer_of(self.generator, "logprob mode with the lamp-qa protocol (it templates the turn)")
+            prompts = [chat_text(tokenizer, m) + LOGPROB_PREFILL for m in prompts]
         out = []
         for scores in self.generator.score(prompts, ["0", "1", "2"]):
             probs = {c: math.exp(lp) for c, lp in scores.items()}

@@ -25,7 +25,6 @@ import json5
 
 from pr2.data.benchmark_code import benchmark_file, module_strings
 
-MAX_RETRIES = 100
 # The logprob mode's prefill: the answer the system prompt asks for, up to the digit of the score.
 LOGPROB_PREFILL = '```json\n{"match_score": '
 

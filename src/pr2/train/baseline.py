@@ -15,7 +15,7 @@ from pr2.baselines import BaselineConfig, run_baseline
 from pr2.data.io import write_json_atomic
 from pr2.data.schema import Question
 from pr2.judge.judge import Judge
-from pr2.train.reward import answer_reward
+from pr2.train.reward import answer_rewards
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +35,7 @@ def nonpersonalized_rewards(
     if todo:
         log.info("computing r_np for %d questions (reference policy, no profile)", len(todo))
         config = BaselineConfig(method="none", max_tokens=max_tokens, temperature=0.0)
-        for out in run_baseline(todo, generator, config):
-            q = next(x for x in todo if x.id == out.id)
-            cached[q.id] = answer_reward(q, out.answer, judge)
+        answers = [out.answer for out in run_baseline(todo, generator, config)]  # in the order of `todo`
+        cached.update(zip((q.id for q in todo), answer_rewards(todo, answers, judge), strict=True))
         write_json_atomic(cache_path, {"key": key, "r_np": cached})
     return {q.id: cached[q.id] for q in questions}

@@ -28,20 +28,14 @@ def answer_rewards(questions: Sequence[Question], answers: Sequence[str], judge:
     return [0.0 if span is None else float(question_score(scores[span[0] : span[1]])) for span in spans]
 
 
-def answer_reward(question: Question, answer: str, judge: Judge) -> float:
-    return answer_rewards([question], [answer], judge)[0]
-
-
 # The columns TRL computes per completion (its reward functions), in order; only the first is optimised.
 PERSONALIZED, R_NP = 0, 1
 REWARD_WEIGHTS = [1.0, 0.0, 0.0, 0.0]
 
 
-def reward_functions(
-    questions: dict[str, Question], judge: Judge, r_np: dict[str, float]
-) -> tuple[list[Callable], list[float]]:
-    """TRL's reward functions and weights: the personalized reward (weight 1), then columns that only inform the
-    step and the logs (weight 0): r_np, searches per trajectory, answer rate."""
+def reward_functions(questions: dict[str, Question], judge: Judge, r_np: dict[str, float]) -> list[Callable]:
+    """TRL's reward functions, weighted by REWARD_WEIGHTS: the personalized reward (weight 1), then columns that
+    only inform the step and the logs (weight 0): r_np, searches per trajectory, answer rate."""
 
     def personalized_reward(prompts, completions, answer, question_id, **_):
         return answer_rewards([questions[q] for q in question_id], answer, judge)
@@ -55,4 +49,4 @@ def reward_functions(
     def answer_rate(prompts, completions, ended, **_):
         return [float(e == "answer") for e in ended]
 
-    return [personalized_reward, r_np_baseline, searches_per_trajectory, answer_rate], REWARD_WEIGHTS
+    return [personalized_reward, r_np_baseline, searches_per_trajectory, answer_rate]

@@ -37,26 +37,26 @@ class PR2GRPOTrainer(GRPOTrainer):
         super().__init__(*args, **kwargs)
         self.pr2_advantage, self.pr2_std_floor = pr2_advantage, pr2_std_floor
 
-    def _log_seconds(self, key: str, started: float) -> None:
-        self._metrics["train" if self.model.training else "eval"][key].append(time.perf_counter() - started)
+    def _log(self, key: str, value: float) -> None:
+        self._metrics["train" if self.model.training else "eval"][key].append(value)
 
     def _generate(self, prompts):  # (1)
         started = time.perf_counter()
         out = super()._generate(prompts)
-        self._log_seconds("pr2/rollout_seconds", started)
+        self._log("pr2/rollout_seconds", time.perf_counter() - started)
         return out
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):  # (2), (3)
         started = time.perf_counter()
         columns = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)  # all processes
-        self._log_seconds("pr2/judge_seconds", started)
+        self._log("pr2/judge_seconds", time.perf_counter() - started)
         self._pr2_columns = columns  # read by the advantage below, within this same step
         return columns
 
     def _generate_and_score_completions(self, inputs):  # (4)
         output = super()._generate_and_score_completions(inputs)
         r, r_np = self._pr2_columns[:, PERSONALIZED], self._pr2_columns[:, R_NP]
-        self._metrics["train" if self.model.training else "eval"]["pr2/r_minus_r_np"].append((r - r_np).mean().item())
+        self._log("pr2/r_minus_r_np", (r - r_np).mean().item())
         if self.pr2_advantage == "nonpersonalized":
             advantages = nonpersonalized_advantages(r, r_np, self.num_generations, self.pr2_std_floor)
             n = len(output["advantages"])
@@ -175,7 +175,7 @@ def train(
     r_np: dict[str, float] = {}
     if config.advantage == "nonpersonalized":
         r_np = compute_r_np(config, questions, model, tokenizer, judge, output_dir, state, start_from or config.model)
-    funcs, _ = reward_functions(by_id, judge, r_np)
+    funcs = reward_functions(by_id, judge, r_np)
     peft_config = None
     if config.lora:
         peft_config = LoraConfig(
