@@ -37,7 +37,8 @@ def run_into(
     progress: bool = True,
 ) -> tuple[list, int]:
     """The resumable loop every method shares: skip ids already in DIR/records_name, produce the rest batch by
-    batch, append them, rewrite DIR/responses.json (each id's `entries_of(record)`, by default its answer alone). Returns (records of all questions in order, resumed count)."""
+    batch, append them, rewrite DIR/responses.json (each id's `entries_of(record)`, by default its answer alone).
+    Returns (records of all questions in order, resumed count)."""
     entries_of = entries_of or (lambda record: [{"output": answer_of(record)}])
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
