@@ -117,6 +117,55 @@ def tiny_llama_dir(smollm2_dir, tmp_path_factory) -> Path:
     return path
 
 
+SEARCH_WORD = " garden"
+"""What the searching model writes, then it ends its turn: one word and end-of-turn, every turn."""
+
+
+@pytest.fixture(scope="session")
+def searching_llama_dir(smollm2_dir, tmp_path_factory) -> Path:
+    """A 1-layer Llama (SmolLM2's tokenizer) wired by hand as a bigram model: after the word " garden" it ends the
+    turn, after anything else it writes " garden". With the agent's prefill `<search>` each episode searches for
+    "garden" and, once the loop opens `<answer>`, answers "garden": the tiny stand-in for a policy that follows
+    the protocol (the warm start keeps only episodes that searched and answered). Attention and MLP outputs are
+    zero, so each next token depends on the last token alone."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+
+    path = tmp_path_factory.mktemp("searching-llama")
+    tokenizer = AutoTokenizer.from_pretrained(smollm2_dir)
+    config = AutoConfig.from_pretrained(smollm2_dir)
+    config.update(
+        {
+            "hidden_size": 16,
+            "intermediate_size": 32,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "num_key_value_heads": 1,
+            "head_dim": 8,
+            "max_position_embeddings": 2048,
+            "tie_word_embeddings": False,
+        }
+    )
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    word = tokenizer(SEARCH_WORD, add_special_tokens=False)["input_ids"]
+    assert len(word) == 1, word
+    end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    with torch.no_grad():
+        for param in model.parameters():
+            param.zero_()
+        model.model.norm.weight.fill_(1.0)
+        model.model.layers[0].input_layernorm.weight.fill_(1.0)
+        model.model.layers[0].post_attention_layernorm.weight.fill_(1.0)
+        model.model.embed_tokens.weight[:, 0] = 1.0  # every token: direction 0 ...
+        model.model.embed_tokens.weight[word[0]] = torch.nn.functional.one_hot(torch.tensor(1), 16).float()
+        model.lm_head.weight[word[0], 0] = 20.0  # ... after which the word is likely
+        model.lm_head.weight[end, 1] = 20.0  # after the word (direction 1): end of turn
+    model.generation_config = GenerationConfig.from_pretrained(smollm2_dir)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
 @pytest.fixture(scope="session")
 def tiny_generator(tiny_llama_dir):
     from pr2.generation import GeneratorConfig, load_generator

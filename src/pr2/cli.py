@@ -16,8 +16,10 @@ import typer
 
 from pr2.agent.protocol import AgentConfig
 from pr2.baselines.methods import BaselineConfig
+from pr2.data.fingerprint import data_digest, model_identity
 from pr2.errors import PR2Error
 from pr2.generation.factory import GeneratorConfig
+from pr2.secrets import redact, redact_logging, redact_tracebacks
 
 # Library chatter (weight-loading bars) hides pr2's own progress bars and one-screen summaries. Set before any
 # Hugging Face library is imported, which reads it once.
@@ -56,7 +58,7 @@ def one_line_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except PR2Error as err:
-            message = " ".join(str(err).split())
+            message = redact(" ".join(str(err).split()))
             typer.echo(f"error: {message}", err=True)
             raise typer.Exit(2) from None
 
@@ -66,6 +68,8 @@ def one_line_errors(func: F) -> F:
 @app.callback()
 def _setup(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages.")) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    redact_logging()
+    redact_tracebacks()
     # Dependencies log at INFO about every model they load; only pr2's own messages go below WARNING.
     logging.getLogger("pr2").setLevel(logging.DEBUG if verbose else logging.INFO)
     if verbose:
@@ -125,6 +129,7 @@ def rank(
     device: str | None = _opt(None, "device", "cpu or cuda (default: cuda when available)."),
     dtype: str = _opt("fp32", "dtype", "fp32 (exact, default), bf16 or fp16."),
     trust_remote_code: bool = _opt(False, "trust-remote-code", "Allow the model's own code to run."),
+    overwrite: bool = _opt(False, "overwrite", "Start over instead of resuming a killed run."),
 ) -> None:
     """Sort each question's profile by relevance to its question (resumes a killed run)."""
     from pr2.retrieval import load_retriever
@@ -133,7 +138,9 @@ def rank(
     retriever = load_retriever(
         model_name, device=device, batch_size=batch_size, dtype=dtype, trust_remote_code=trust_remote_code
     )
-    summary = rank_file(input_dataset_addr, output_dataset_addr, retriever)
+    summary = rank_file(
+        input_dataset_addr, output_dataset_addr, retriever, identity={"dtype": dtype}, overwrite=overwrite
+    )
     typer.echo(
         f"ranked {summary.questions} questions ({summary.resumed} resumed) with {model_name}: "
         f"{summary.documents} documents in {summary.seconds:.1f}s -> {output_dataset_addr}"
@@ -222,6 +229,7 @@ def evaluate(
     ),
     allow_missing: bool = _opt(False, "allow-missing", "Score questions without a response as 0."),
     trust_remote_code: bool = _opt(False, "trust-remote-code", "Allow the judge model's own code to run."),
+    overwrite: bool = _opt(False, "overwrite", "Start over: remove the judgement cache and the scores file first."),
 ) -> None:
     """Score responses with the LaMP-QA rubric judge: per question, per category and the macro average."""
     from pr2.data.io import load_questions
@@ -231,6 +239,9 @@ def evaluate(
     # Check both files before loading a judge model: bad input fails in a second, not after a model load.
     load_responses(response_addr, [q.id for q in load_questions(inputs_addr)], allow_missing=allow_missing)
     cache = cache or f"{score_addr}.judge-cache.jsonl"
+    if overwrite:
+        Path(cache).unlink(missing_ok=True)
+        Path(score_addr).unlink(missing_ok=True)
     judge = _judge_options(
         evaluator_llm,
         judge_mode,
@@ -368,7 +379,9 @@ def run(
     judge_mode: str | None = _opt(None, "judge-mode", "generate, logprob or embedding."),
     judge_backend: str = _opt("hf", "judge-backend", "Back end of the judge."),
     judge_base_url: str | None = _opt(None, "judge-base-url", "Server URL of the judge."),
+    judge_api_key_addr: str | None = _opt(None, "judge-api-key-addr", "File with the judge server's API key."),
     trust_remote_code: bool = _opt(False, "trust-remote-code", "Allow the model's own code to run."),
+    overwrite: bool = _opt(False, "overwrite", "Start over: remove this folder's earlier outputs instead of resuming."),
 ) -> None:
     """Run the PR² agent: think, search the user's profile, answer (resumes a crashed run)."""
     from pr2.agent import AgentConfig
@@ -402,13 +415,17 @@ def run(
         batch_size,
         gpu_memory_utilization,
     )
-    result = run_agent_file(questions, output_address, generator, config)
+    fingerprint = {
+        "policy": model_identity(model, backend, base_url, adapter),
+        "data": data_digest(questions_address),
+    }
+    result = run_agent_file(questions, output_address, generator, config, fingerprint=fingerprint, overwrite=overwrite)
     for line in result.summary.lines():
         typer.echo(line)
     typer.echo(f"wrote {output_address / 'responses.json'} and {output_address / 'trajectories.jsonl'}")
     answers = {t.question_id: t.answer for t in result.trajectories}
     _score_into(
-        questions, answers, output_address, judge_model, judge_mode, judge_backend, judge_base_url, api_key_addr
+        questions, answers, output_address, judge_model, judge_mode, judge_backend, judge_base_url, judge_api_key_addr
     )
 
 
@@ -449,7 +466,9 @@ def baseline(
     judge_mode: str | None = _opt(None, "judge-mode", "generate, logprob or embedding."),
     judge_backend: str | None = _opt(None, "judge-backend", "Back end of the judge (default: the policy's)."),
     judge_base_url: str | None = _opt(None, "judge-base-url", "Server URL of the judge (default: the policy's)."),
+    judge_api_key_addr: str | None = _opt(None, "judge-api-key-addr", "File with the judge server's API key."),
     trust_remote_code: bool = _opt(False, "trust-remote-code", "Allow the model's own code to run."),
+    overwrite: bool = _opt(False, "overwrite", "Start over: remove this folder's earlier outputs instead of resuming."),
 ) -> None:
     """Answer with a baseline (none, rag, planpers) in the same output format as `pr2 run`."""
     from pr2.baselines import BaselineConfig, run_baseline_file
@@ -475,7 +494,14 @@ def baseline(
     )
     generator = _generator(model, backend, base_url, api_key_addr, None, None, trust_remote_code, batch_size)
     plan_gen = _generator(planner, backend, base_url, api_key_addr, None, None, trust_remote_code) if planner else None
-    outputs, resumed = run_baseline_file(questions, output_address, generator, config, planner=plan_gen)
+    fingerprint = {
+        "policy": model_identity(model, backend, base_url),
+        "planner": model_identity(planner, backend, base_url) if planner else None,
+        "data": data_digest(questions_address),
+    }
+    outputs, resumed = run_baseline_file(
+        questions, output_address, generator, config, planner=plan_gen, fingerprint=fingerprint, overwrite=overwrite
+    )
     typer.echo(f"{method}: {len(outputs)} answers ({resumed} resumed) -> {output_address / 'responses.json'}")
     _score_into(
         questions,
@@ -485,7 +511,7 @@ def baseline(
         judge_mode,
         judge_backend or backend,
         judge_base_url if judge_backend else (judge_base_url or base_url),
-        api_key_addr,
+        judge_api_key_addr if judge_backend else (judge_api_key_addr or api_key_addr),
     )
 
 
@@ -508,6 +534,7 @@ def train(
     set_: list[str] = typer.Option([], "--set", help="key=value override (repeatable), e.g. --set max_steps=10."),
     resume_from_checkpoint: str | None = _opt(None, "resume_from_checkpoint", "Checkpoint folder to continue from."),
     warm_start: bool = _opt(False, "warm-start", "Rejection-sampling fine-tuning before GRPO."),
+    overwrite: bool = _opt(False, "overwrite", "Start over: remove the output folder's earlier run first."),
 ) -> None:
     """Train the PR² policy with GRPO (TRL): multi-turn rollouts with profile search, personalized reward."""
     from pr2.train import load_train_config
@@ -516,7 +543,7 @@ def train(
     cfg = load_train_config(config, set_)
     if warm_start:
         cfg.warm_start = True
-    result = run_training(cfg, resume_from_checkpoint=resume_from_checkpoint)
+    result = run_training(cfg, resume_from_checkpoint=resume_from_checkpoint, overwrite=overwrite)
     typer.echo(
         f"trained {result.global_step} steps; adapter: {result.adapter_dir}; metrics: "
         f"{result.output_dir / 'metrics.jsonl'} (plot: pr2 report train {result.output_dir})"

@@ -1,10 +1,12 @@
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from pr2.cli import app
 from pr2.data import load_questions, sample_path
 from pr2.data.io import read_jsonl
+from pr2.errors import PR2Error
 from pr2.retrieval import load_retriever
 from pr2.retrieval.rank import rank_file, rank_questions
 
@@ -48,20 +50,43 @@ class CountingRetriever:
         return self.inner.score_many(queries, profiles)
 
 
-def test_killed_run_resumes_and_matches_a_clean_run(tmp_path):
+class CrashingRetriever(CountingRetriever):
+    """Fails on its third chunk, as a process dies mid-run."""
+
+    def score_many(self, queries, profiles):
+        if len(self.seen) == 2:
+            raise RuntimeError("killed")
+        return super().score_many(queries, profiles)
+
+
+def test_crashed_run_resumes_only_what_is_missing_and_matches_a_clean_run(tmp_path):
     src = sample_path() / "Lifestyle_and_Personal_Development_train.json"
     clean = tmp_path / "clean.json"
     rank_file(src, clean, load_retriever("bm25"), progress=False)
-    # A killed run: two questions done, then a torn line.
     out = tmp_path / "out.json"
+    with pytest.raises(RuntimeError, match="killed"):
+        rank_file(src, out, CrashingRetriever(load_retriever("bm25")), chunk_size=1, progress=False)
     partial = tmp_path / "out.json.partial.jsonl"
-    done = load_questions(clean)[:2]
-    partial.write_text("".join(json.dumps(q.to_record()) + "\n" for q in done) + '{"id": "lp-3", "quest')
+    with partial.open("a") as handle:
+        handle.write('{"id": "lp-3", "quest')  # and a torn line, as a kill mid-write leaves
     counting = CountingRetriever(load_retriever("bm25"))
-    summary = rank_file(src, out, counting, progress=False)
+    summary = rank_file(src, out, counting, chunk_size=1, progress=False)
     assert summary.resumed == 2
-    assert len(counting.seen) == 1  # only the remaining question was ranked
+    assert len(counting.seen) == summary.questions - 2  # only the remaining questions were ranked
     assert json.loads(out.read_text()) == json.loads(clean.read_text())
+    assert not partial.exists()
+
+
+def test_resuming_with_another_retriever_is_refused_and_overwrite_starts_over(tmp_path):
+    src = sample_path() / "Lifestyle_and_Personal_Development_train.json"
+    out = tmp_path / "out.json"
+    with pytest.raises(RuntimeError, match="killed"):
+        rank_file(src, out, CrashingRetriever(load_retriever("bm25")), chunk_size=1, progress=False)
+    with pytest.raises(PR2Error, match=r"made by a different run \(retriever: 'bm25' before, 'minilm' now\)"):
+        rank_file(src, out, load_retriever("minilm"), chunk_size=1, progress=False)
+    rank_file(src, out, load_retriever("minilm"), chunk_size=1, overwrite=True, progress=False)
+    assert json.loads((tmp_path / "out.json.fingerprint.json").read_text())["retriever"] == "minilm"
+    assert load_questions(out)[0].extra["profile_ranked_by"] == "minilm"
 
 
 def test_identical_texts_keep_profile_order():

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from pr2.agent.loop import LoopTimings, run_agent
 from pr2.agent.protocol import AgentConfig
 from pr2.agent.summary import RunSummary, summarize
 from pr2.agent.trajectory import Trajectory
+from pr2.data.fingerprint import text_digest
 from pr2.data.io import write_json_atomic
 from pr2.data.runs import run_into
 from pr2.data.schema import Question
@@ -31,6 +32,14 @@ class RunResult:
     timings: LoopTimings
 
 
+def agent_fingerprint(config: AgentConfig) -> dict:
+    """What of the loop changes a trajectory: every setting but the batch size, and the prompt's text."""
+    from pr2.agent.protocol import EXAMPLE_EPISODE, EXAMPLE_QUESTION, SYSTEM_PROMPT
+
+    settings = {k: v for k, v in asdict(config).items() if k != "batch_size"}
+    return {"agent": settings, "prompt": text_digest(SYSTEM_PROMPT + EXAMPLE_QUESTION + EXAMPLE_EPISODE)}
+
+
 def run_agent_file(
     questions: Sequence[Question],
     output_dir: str | Path,
@@ -38,8 +47,12 @@ def run_agent_file(
     config: AgentConfig,
     *,
     retriever=None,
+    fingerprint: dict | None = None,
+    overwrite: bool = False,
     progress: bool = True,
 ) -> RunResult:
+    """`fingerprint`: what the caller knows made the records (model, data; see `data/fingerprint.py`); the loop's
+    settings and prompt are added here. None leaves the folder unguarded (library use)."""
     from pr2.retrieval import load_retriever
 
     retriever = retriever or load_retriever(config.retriever)
@@ -52,6 +65,8 @@ def run_agent_file(
         from_record=Trajectory.from_record,
         answer_of=lambda t: t.answer,
         batch_size=config.batch_size,
+        fingerprint=None if fingerprint is None else {**fingerprint, **agent_fingerprint(config)},
+        overwrite=overwrite,
         progress=progress,
     )
     summary = summarize(trajectories)

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from pr2.data.fault_injection import write_point
 from pr2.data.lamp_qa import parse_lamp_filename
 from pr2.data.schema import Question, question_from_record
 from pr2.errors import PR2Error
@@ -105,10 +106,13 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+        write_point()  # a kill here leaves the old file whole and a stray temporary, removed below next time
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a process killed before its rename
+        stale.unlink(missing_ok=True)
 
 
 def write_questions(path: str | os.PathLike, questions: Iterable[Question]) -> None:
@@ -170,7 +174,9 @@ class JsonlWriter:
                 handle.truncate(cut)
 
     def write(self, record: dict[str, Any]) -> None:
-        self._handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        line = json.dumps(record, ensure_ascii=False) + "\n"
+        write_point(self._handle, line)  # a kill here leaves a torn last line, cut off on the next open
+        self._handle.write(line)
         self._handle.flush()
         os.fsync(self._handle.fileno())
         self.records.append(record)

@@ -101,7 +101,7 @@ class HFGenerator:
             kwargs.update(temperature=None, top_p=None, top_k=None)
         kwargs["eos_token_id"] = sorted(self.eos_ids)  # every end-of-turn id of the model, not only the first
         if params.stop:
-            kwargs.update(stop_strings=list(params.stop), tokenizer=self.tokenizer)
+            kwargs["stopping_criteria"] = self._stop_criteria(tuple(params.stop))
         result = self.model.generate(input_ids=ids, attention_mask=mask, **kwargs)
         new = result.sequences[:, ids.shape[1] :].tolist()
         logprobs = None
@@ -117,6 +117,16 @@ class HFGenerator:
                 completion.logprobs = logprobs[r, torch.arange(n), torch.tensor(seq[:n])].tolist()
             completions.append(completion)
         return completions
+
+    def _stop_criteria(self, stop: tuple[str, ...]):
+        """transformers' stop-string check, built once per set of strings: building it walks the whole vocabulary
+        (about 60 ms for SmolLM2's), which the agent loop, one generate call per turn, paid on every turn."""
+        from transformers import StoppingCriteriaList, StopStringCriteria
+
+        cache = self.__dict__.setdefault("_stop_cache", {})
+        if stop not in cache:
+            cache[stop] = StoppingCriteriaList([StopStringCriteria(self.tokenizer, list(stop))])
+        return cache[stop]
 
     def _finish(self, seq: list[int], params: SamplingParams) -> Completion:
         return finish_ids(seq, tokenizer=self.tokenizer, end_ids=self.eos_ids, stop=params.stop)

@@ -17,6 +17,7 @@ from pathlib import Path
 from pr2.errors import PR2Error
 from pr2.generation.base import Completion, Prompt, SamplingParams, is_chat
 from pr2.generation.finish import finish_text
+from pr2.secrets import register
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ def read_api_key(api_key_addr: str | None = None, env: str = "OPENAI_API_KEY") -
         key = path.read_text().strip()
         if not key:
             raise PR2Error(f"API key file {api_key_addr} is empty")
-        return key
+        return register(key)  # never printed: errors and logs redact it
     return os.environ.get(env) or "EMPTY"  # local servers accept any key
 
 

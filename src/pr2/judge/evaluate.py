@@ -1,9 +1,15 @@
-"""Evaluate a responses file against a dataset with a judge and write the scores file (atomically)."""
+"""Evaluate a responses file against a dataset with a judge and write the scores file (atomically).
+
+The scores file records the judge (model, mode, protocol) and hashes of the two files it judged. What resumes is
+the judge's cache, keyed by the exact judge input with the judge's model, mode and protocol, so a resumed
+evaluation can reuse only judgements of the same text by the same judge.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from pr2.data.fingerprint import file_digest
 from pr2.data.io import load_questions, write_json_atomic
 from pr2.judge.judge import Judge
 from pr2.judge.responses import load_responses
@@ -21,7 +27,9 @@ def evaluate_file(
     questions = load_questions(dataset)
     responses = load_responses(responses_path, [q.id for q in questions], allow_missing=allow_missing)
     report = score_questions(questions, responses, judge)
-    write_json_atomic(score_addr, report.to_record())
+    record = report.to_record()
+    record["inputs"] = {"dataset": file_digest(dataset), "responses": file_digest(responses_path)}
+    write_json_atomic(score_addr, record)
     return report
 
 

@@ -1,7 +1,8 @@
 """Whole-profile ranking of a dataset (`pr2 rank`, `retrieval.py`): each profile sorted by relevance to its question.
 
 Each item keeps its own id and text (the benchmark's script pairs sorted texts with unsorted ids). Progress goes
-to `OUT.partial.jsonl` as questions finish, so a killed run resumes; the output is written atomically at the end.
+to `OUT.partial.jsonl` as questions finish, so a killed run resumes (only with the same retriever and input:
+`OUT.fingerprint.json`); the output is written atomically at the end.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from pr2.data import fingerprint as fp
 from pr2.data.io import JsonlWriter, load_questions, write_questions
+from pr2.data.runs import unfinished_batches
 from pr2.data.schema import Question, question_from_record
 from pr2.retrieval.base import Retriever, rank_order
 
@@ -54,20 +57,27 @@ def rank_file(
     retriever: Retriever,
     *,
     chunk_size: int = 64,
+    identity: dict | None = None,
+    overwrite: bool = False,
     progress: bool = True,
 ) -> RankSummary:
+    """`identity`: what else decides the order besides the retriever's name (its dtype, ...), for the fingerprint."""
     output_path = Path(output_path)
     questions = load_questions(input_path)
     partial = output_path.with_name(output_path.name + ".partial.jsonl")
+    fingerprint = {"retriever": retriever.name, **(identity or {}), "data": fp.file_digest(input_path)}
+    fp.claim(output_path.with_name(output_path.name + ".fingerprint.json"), fingerprint, [partial], overwrite=overwrite)
     started = time.perf_counter()
     with JsonlWriter(partial) as writer:
         resumed = len(writer.done)
         if resumed:
             log.info("resuming: %d of %d questions already ranked in %s", resumed, len(questions), partial)
-        todo = [q for q in questions if q.id not in writer.done]
         docs = 0
         bar = tqdm(total=len(questions), initial=resumed, unit="q", disable=not progress, desc="ranking")
-        for q in rank_questions(todo, retriever, chunk_size):
+        chunks = unfinished_batches(questions, lambda q: q.id, writer.done, chunk_size)
+        for q in (q for chunk in chunks for q in rank_questions(chunk, retriever, chunk_size)):
+            if q.id in writer.done:  # ranked again only so that its chunk is the uninterrupted run's
+                continue
             writer.write(q.to_record())
             docs += len(q.profile)
             bar.update(1)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from transformers import TrainerCallback
 
-from pr2.data.io import JsonlWriter
+from pr2.data.io import JsonlWriter, read_jsonl, write_text_atomic
 
 # our column <- TRL's log key
 COLUMNS = {
@@ -29,10 +30,19 @@ COLUMNS = {
 
 
 class MetricsFile(TrainerCallback):
-    """Appends a row per logged step; a resumed run skips steps already written."""
+    """Appends a row per logged step. A run resumed from checkpoint N drops the rows after step N (written by the
+    killed run after its last checkpoint) and writes them again as it redoes those steps."""
 
     def __init__(self, output_dir: str | Path) -> None:
         self.path = Path(output_dir) / "metrics.jsonl"
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero or not self.path.exists():
+            return
+        rows = read_jsonl(self.path)  # a torn last line is dropped here; a damaged middle line is an error
+        kept = [r for r in rows if isinstance(r.get("step"), int) and r["step"] <= state.global_step]
+        if len(kept) != len(rows) or self.path.read_bytes()[-1:] != b"\n":
+            write_text_atomic(self.path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept))
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not logs or not state.is_world_process_zero or "rewards/personalized_reward/mean" not in logs:

@@ -14,10 +14,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from transformers.trainer import TRAINER_STATE_NAME
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from trl import GRPOConfig, GRPOTrainer
 
+from pr2.data import fingerprint as fp
+from pr2.data.fingerprint import data_digest
 from pr2.data.io import select_questions, write_json_atomic
 from pr2.errors import PR2Error
+from pr2.secrets import redact_value
 from pr2.train.advantage import nonpersonalized_advantages
 from pr2.train.config import TRL_DEFAULTS, TrainConfig
 from pr2.train.metrics import MetricsFile
@@ -87,6 +92,59 @@ def build_judge_for(config: TrainConfig, output_dir: Path):
     )
 
 
+# TRL fields that do not change what is learned, step by step: how long, how often saved or logged, where to.
+_RUN_LENGTH_AND_LOGGING = {
+    "output_dir", "max_steps", "num_train_epochs", "save_steps", "save_strategy", "save_total_limit",
+    "logging_steps", "logging_dir", "report_to", "run_name", "use_cpu", "dataloader_num_workers", "push_to_hub",
+}  # fmt: skip
+
+
+def train_fingerprint(config: TrainConfig) -> dict:
+    """What a resumed run must share with the one it continues: every setting that changes a step, the data, the
+    agent's prompt (run length, saving and logging may change: `--set max_steps=` extends a run)."""
+    from pr2.agent.run import agent_fingerprint
+
+    settings = asdict(config)
+    settings["trl"] = {k: v for k, v in sorted(config.trl.items()) if k not in _RUN_LENGTH_AND_LOGGING}
+    return {
+        "config": settings,
+        "prompt": agent_fingerprint(config.agent)["prompt"],
+        "data": data_digest(config.dataset),
+    }
+
+
+def run_outputs(output_dir: Path) -> list[Path]:
+    """What a training run writes into its folder (what `--overwrite` removes)."""
+    names = ["metrics.jsonl", "r_np.json", "judge-cache.jsonl", "warm-start", "warm-start.tmp", "final"]
+    return [output_dir / n for n in names] + sorted(output_dir.glob(f"{PREFIX_CHECKPOINT_DIR}-*"))
+
+
+def check_checkpoint(path: Path) -> int:
+    """The step of a complete checkpoint (the Trainer writes trainer_state.json last), else a one-line error."""
+    state_file = path / TRAINER_STATE_NAME
+    if not path.is_dir():
+        raise PR2Error(f"checkpoint {path} does not exist")
+    try:
+        return int(json.loads(state_file.read_text(encoding="utf-8"))["global_step"])
+    except FileNotFoundError:
+        raise PR2Error(f"{path}: incomplete checkpoint (no {TRAINER_STATE_NAME}: killed while saving)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as err:
+        raise PR2Error(f"{state_file}: damaged ({' '.join(str(err).split()) or type(err).__name__})") from None
+
+
+def latest_checkpoint(output_dir: Path) -> str | None:
+    """The newest complete checkpoint of a run folder; a damaged or half-saved newer one is passed over, with a
+    warning (the one before it loses only the steps since)."""
+    found = [(int(p.name.rsplit("-", 1)[1]), p) for p in output_dir.glob(f"{PREFIX_CHECKPOINT_DIR}-*")]
+    for _, path in sorted((f for f in found if f[1].name.rsplit("-", 1)[1].isdigit()), reverse=True):
+        try:
+            check_checkpoint(path)
+            return str(path)
+        except PR2Error as err:
+            log.warning("passing over %s", err)
+    return None
+
+
 def grpo_args(config: TrainConfig, n_reward_funcs_weights: list[float]) -> GRPOConfig:
     values = {**TRL_DEFAULTS, **config.trl, "reward_weights": n_reward_funcs_weights}
     if not torch.cuda.is_available():
@@ -144,10 +202,16 @@ def compute_r_np(config: TrainConfig, questions, model, tokenizer, judge, output
 
 
 def train(
-    config: TrainConfig, *, resume_from_checkpoint: str | None = None, recorder: list | None = None, judge=None
+    config: TrainConfig,
+    *,
+    resume_from_checkpoint: str | None = None,
+    recorder: list | None = None,
+    judge=None,
+    overwrite: bool = False,
 ) -> TrainResult:
-    """Run GRPO as `config` says. `recorder` (a list) receives each step's trajectories; `judge` (a `Judge`)
-    replaces the one the config names, for a reward of your own."""
+    """Run GRPO as `config` says, resuming from OUTPUT_DIR's latest complete checkpoint when there is one (or from
+    `resume_from_checkpoint`); `overwrite` starts the folder over. `recorder` (a list) receives each step's
+    trajectories; `judge` (a `Judge`) replaces the one the config names, for a reward of your own."""
     from datasets import Dataset
     from peft import LoraConfig
     from transformers import set_seed
@@ -162,7 +226,15 @@ def train(
     by_id = {q.id: q for q in questions}
     args = grpo_args(config, REWARD_WEIGHTS)  # TRL's checks, before any expensive work
     if state.is_main_process:
-        write_json_atomic(output_dir / "pr2-train-config.json", asdict(config))
+        fp.claim(output_dir / fp.NAME, train_fingerprint(config), run_outputs(output_dir), overwrite=overwrite)
+        write_json_atomic(output_dir / "pr2-train-config.json", redact_value(asdict(config)))
+    state.wait_for_everyone()
+    if resume_from_checkpoint:
+        check_checkpoint(Path(resume_from_checkpoint))
+    else:
+        resume_from_checkpoint = latest_checkpoint(output_dir)
+        if resume_from_checkpoint:
+            log.info("resuming from %s (the latest complete checkpoint)", resume_from_checkpoint)
     if judge is None:
         judge = build_judge_for(config, output_dir)
     start_from = None
@@ -198,8 +270,6 @@ def train(
         pr2_advantage=config.advantage,
         pr2_std_floor=config.advantage_std_floor,
     )
-    if resume_from_checkpoint and not Path(resume_from_checkpoint).exists():
-        raise PR2Error(f"checkpoint {resume_from_checkpoint} does not exist")
     trainer.train(resume_from_checkpoint=resume_from_checkpoint)
     adapter_dir = output_dir / "final"
     trainer.save_model(str(adapter_dir))  # the main process writes; TRL/accelerate handle the others

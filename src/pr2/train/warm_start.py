@@ -1,6 +1,7 @@
 """Warm start (rejection-sampling fine-tuning) for models that do not follow the protocol yet.
 
-Sample trajectories with the example-turn prompt, keep per question the best ones that searched and answered,
+Sample trajectories with the example-turn prompt (kept in `warm-start.tmp/` as they are made, so a killed warm start
+resumes its sampling), keep per question the best ones that searched and answered,
 fine-tune on them with TRL's SFTTrainer and LoRA, but with the prompt *without* the example turn (so the protocol
 is learned, not copied), and only on the model's own tokens (inserted information is masked out). The LoRA is
 merged into a full model folder that GRPO then starts from.
@@ -17,7 +18,8 @@ import torch
 
 from pr2.agent import run_agent
 from pr2.agent.loop import episode_prompt_ids
-from pr2.data.io import write_json_atomic
+from pr2.data.io import JsonlWriter, write_json_atomic
+from pr2.data.runs import unfinished_batches
 from pr2.errors import PR2Error
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,32 @@ def select_trajectories(trajectories, rewards, keep: int) -> list[tuple]:
     return [pair for pairs in best.values() for pair in sorted(pairs, key=lambda p: -p[1])[:keep]]
 
 
+def _sample(many, generator, agent, judge, path: Path):
+    """Trajectories of (question, sample index) pairs with their rewards, appended to `path` batch by batch so a
+    killed warm start keeps what it sampled (each batch made as an uninterrupted run makes it)."""
+    from pr2.agent.trajectory import Trajectory
+    from pr2.retrieval import load_retriever
+    from pr2.train.reward import answer_rewards
+
+    retriever = load_retriever(agent.retriever)
+
+    def key(item) -> str:
+        return f"{item[0].id}#{item[1]}"
+
+    with JsonlWriter(path, key="key") as writer:
+        done = {r["key"]: r for r in writer.records}
+        for batch in unfinished_batches(many, key, done, agent.batch_size):
+            questions = [q for q, _ in batch]
+            made = run_agent(questions, generator, agent, retriever=retriever)
+            rewards = answer_rewards(questions, [t.answer for t in made], judge)
+            for item, t, reward in zip(batch, made, rewards, strict=True):
+                if key(item) not in done:
+                    done[key(item)] = {"key": key(item), "reward": reward, "trajectory": t.to_record()}
+                    writer.write(done[key(item)])
+    records = [done[key(item)] for item in many]
+    return [Trajectory.from_record(r["trajectory"]) for r in records], [r["reward"] for r in records]
+
+
 def warm_start(config, questions, output_dir: Path, judge, state) -> Path:
     """Sample (each process its share of the questions, on its device), keep the best, fine-tune (all processes,
     DDP), merge; the main process writes the merged model folder. Returns that folder on every process."""
@@ -41,8 +69,6 @@ def warm_start(config, questions, output_dir: Path, judge, state) -> Path:
     from trl import SFTConfig, SFTTrainer
 
     from pr2.generation.hf import HFGenerator
-    from pr2.retrieval import load_retriever
-    from pr2.train.reward import answer_rewards
     from pr2.train.trainer import load_policy
 
     output_dir = Path(output_dir)
@@ -50,18 +76,20 @@ def warm_start(config, questions, output_dir: Path, judge, state) -> Path:
         log.info("warm start: reusing %s", output_dir)
         return output_dir
     work = output_dir.with_name(output_dir.name + ".tmp")
-    if state.is_main_process:
-        shutil.rmtree(work, ignore_errors=True)  # left by a run killed mid-way: start over
+    if state.is_main_process:  # half-written by a run killed while fine-tuning or saving: redone (samples are kept)
+        shutil.rmtree(work / "sft", ignore_errors=True)
+        shutil.rmtree(work / "model", ignore_errors=True)
     state.wait_for_everyone()
     model, tokenizer = load_policy(config, device=state.device)
     generator = HFGenerator(model.eval(), tokenizer, model_name=config.model)
     sampling = {k: config.trl_value(k) for k in ("temperature", "top_p")}
     agent = replace(config.agent, example_turn=True, seed=0, **sampling)
     mine = questions[state.process_index :: state.num_processes]
-    many = [q for q in mine for _ in range(config.warm_start_samples)]
-    trajectories = run_agent(many, generator, agent, retriever=load_retriever(config.agent.retriever))
+    many = [(q, k) for q in mine for k in range(config.warm_start_samples)]
+    trajectories, rewards = _sample(
+        many, generator, agent, judge, work / f"samples.{state.process_index}-of-{state.num_processes}.jsonl"
+    )
     by_id = {q.id: q for q in questions}
-    rewards = answer_rewards([by_id[t.question_id] for t in trajectories], [t.answer for t in trajectories], judge)
     no_example = replace(agent, example_turn=False)
     kept = []
     for t, reward in select_trajectories(trajectories, rewards, config.warm_start_keep):
