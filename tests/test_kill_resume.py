@@ -88,17 +88,27 @@ def no_strays(folder: Path) -> None:
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> Path:
     """All test questions of the bundled sample in one prepared file (a few posts each, so runs stay short)."""
-    from pr2.data.io import load_questions, write_questions
+    from pr2.data.io import load_questions
 
     questions = []
     for path in sorted(sample_path().glob("*_test.json")):
         questions += [q.tagged() for q in load_questions(path)]
+    records = [q.to_record() for q in questions[:8]]
+    first = records[0]  # every stage carries text pr2 must write and read back as it is
+    first["question"] += UNICODE
+    first["profile"][0]["text"] += UNICODE
+    first["rubric_aspects"][0]["evidence"] += UNICODE
     out = tmp_path_factory.mktemp("data") / "test.jsonl"
-    write_questions(out, questions[:8])
+    out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
     return out
 
 
+UNICODE = " \u2028line\u2029para\u0085next\ufeffbom 😀 שלום עולם \x00nul"
+
+
 def test_rank(tmp_path, dataset):
+    from pr2.data.io import load_questions
+
     def args(out: Path) -> list[str]:
         out.mkdir(exist_ok=True)
         return ["rank", "--input_dataset_addr", str(dataset), "--output_dataset_addr", str(out / "ranked.jsonl")]
@@ -107,6 +117,10 @@ def test_rank(tmp_path, dataset):
     assert killed_and_resumed(args, tmp_path / "resumed", points) >= 1
     reference, resumed = (tmp_path / d / "ranked.jsonl" for d in ("reference", "resumed"))
     assert resumed.read_bytes() == reference.read_bytes()
+    ranked = {q.id: q for q in load_questions(resumed)}
+    original = load_questions(dataset)[0]
+    assert ranked[original.id].question == original.question and original.question.endswith(UNICODE)
+    assert original.profile[0].text in {p.text for p in ranked[original.id].profile}
     assert not (tmp_path / "resumed" / "ranked.jsonl.partial.jsonl").exists()
     no_strays(tmp_path / "resumed")
 

@@ -18,6 +18,8 @@ _PATTERNS = [
     (re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@]+@"), r"\g<scheme>" + MASK + "@"),
     # Authorization: Bearer xxx / Basic xxx, as a header line or a repr of a headers dict
     (re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(bearer|basic|token)?\s*[^\s'\",}]+"), r"\1\2 " + MASK),
+    # credentials after their scheme anywhere (a server's error text quoting the header back)
+    (re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9+/=._~-]{8,}"), r"\1 " + MASK),
     # api_key=..., "api_key": "...", x-api-key: ...
     (
         re.compile(r"(?i)((?:api[_-]?key|x-api-key|access[_-]?token|secret)['\"]?\s*[:=]\s*['\"]?)[^\s'\",}&]+"),

@@ -33,10 +33,12 @@ def answer(messages: list[dict], temperature: float) -> str:
 
 class FakeJudgeServer:
     """`with FakeJudgeServer() as server:` serves /v1/chat/completions on 127.0.0.1; `server.requests` records
-    every request body."""
+    every request body, `server.headers` their headers. A path under /refuse/ answers 401 quoting the request's
+    Authorization header back, as some servers do (so a client's error text holds the key)."""
 
     def __init__(self) -> None:
         self.requests: list[dict] = []
+        self.headers: list[dict] = []
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -46,6 +48,15 @@ class FakeJudgeServer:
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 owner.requests.append(body)
+                owner.headers.append(dict(self.headers))
+                if "/refuse/" in self.path:
+                    data = json.dumps({"error": {"message": f"bad key {self.headers.get('Authorization')}"}}).encode()
+                    self.send_response(401)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
                 if not self.path.endswith("/chat/completions"):
                     self.send_error(404)
                     return

@@ -21,6 +21,7 @@ from pr2.agent.protocol import (
 )
 from pr2.agent.trajectory import Segment, Trajectory
 from pr2.data.schema import Question
+from pr2.errors import PR2Error
 from pr2.generation.base import Generator, SamplingParams
 from pr2.generation.chat import apply_chat_template, tokenizer_of
 from pr2.retrieval import ProfileIndex, Retriever
@@ -111,7 +112,13 @@ def _run_batch(questions, generator, tokenizer, retriever, config: AgentConfig, 
         t0 = time.perf_counter()
         index = ProfileIndex(candidate_pool(q, config.candidate_pool, retriever), retriever)  # this user's only
         timings.retrieval += time.perf_counter() - t0
-        episodes.append(_Episode(q, index, Trajectory(q.id, episode_prompt_ids(q.question, config, tokenizer))))
+        prompt = episode_prompt_ids(q.question, config, tokenizer)
+        if len(prompt) >= config.max_model_len - 1:  # else every episode ends before its first token, silently
+            raise PR2Error(
+                f"question {q.id!r}: its prompt is {len(prompt)} tokens, the episode budget max_model_len is "
+                f"{config.max_model_len}; raise it (--max-model-len, agent.max_model_len) or drop the example turn"
+            )
+        episodes.append(_Episode(q, index, Trajectory(q.id, prompt)))
 
     def encode(text: str) -> list[int]:
         return tokenizer(text, add_special_tokens=False)["input_ids"]

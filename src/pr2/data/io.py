@@ -130,8 +130,10 @@ def read_jsonl_ids(path: str | os.PathLike, key: str = "id") -> list[str]:
     return [str(r[key]) for r in read_jsonl(path) if key in r]
 
 
-def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """Complete records of a JSONL file; a torn last line (no newline, from a killed writer) is dropped."""
+def read_jsonl(path: str | os.PathLike, *, skip_damaged: bool = False) -> list[dict[str, Any]]:
+    """Complete records of a JSONL file; a torn last line (no newline, from a killed writer) is dropped. A damaged
+    line elsewhere is a one-line error naming file and line, or, with `skip_damaged` (a cache, whose entries are
+    made again when missing), skipped with a warning."""
     path = Path(path)
     if not path.exists():
         return []
@@ -144,7 +146,10 @@ def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
         try:
             records.append(json.loads(line))
         except json.JSONDecodeError as err:
-            raise PR2Error(f"{path}: line {lineno}: malformed JSON ({err.msg}, column {err.colno})") from None
+            message = f"{path}: line {lineno}: malformed JSON ({err.msg}, column {err.colno})"
+            if not skip_damaged:
+                raise PR2Error(message) from None
+            log.warning("%s; skipped (its entry is made again)", message)
     return records
 
 
@@ -154,11 +159,11 @@ class JsonlWriter:
     A torn last line left by a killed run is cut off on open, so the file stays valid JSONL.
     """
 
-    def __init__(self, path: str | os.PathLike, key: str = "id") -> None:
+    def __init__(self, path: str | os.PathLike, key: str = "id", *, skip_damaged: bool = False) -> None:
         self.path = Path(path)
         self.key = key
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.records = read_jsonl(self.path)
+        self.records = read_jsonl(self.path, skip_damaged=skip_damaged)
         self.done: set[str] = {str(r[key]) for r in self.records if key in r}
         self._truncate_torn_tail()
         self._handle = self.path.open("a", encoding="utf-8")

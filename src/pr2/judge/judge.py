@@ -89,7 +89,7 @@ class _Cache:
         self.entries: dict[str, dict] = {}
         self._writer = None
         if path:
-            self._writer = JsonlWriter(Path(path), key="key")
+            self._writer = JsonlWriter(Path(path), key="key", skip_damaged=True)  # a lost entry is judged again
             self.entries = {r["key"]: r for r in self._writer.records if "key" in r}
 
     def get(self, key: str) -> dict | None:
