@@ -24,6 +24,7 @@ def tiny_overrides(tiny_llama_dir, tiny_st_dir) -> list[str]:
         f"model={tiny_llama_dir}",
         f"agent.retriever={tiny_st_dir}",
         f"judge_model={tiny_st_dir}",
+        "agent.example_turn=false",  # its prompt (173 tokens at most) leaves room to write within 256
         "agent.max_model_len=256",
         "max_completion_length=256",
         "agent.max_turn_tokens=32",
