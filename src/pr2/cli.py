@@ -119,6 +119,20 @@ def validate(
 
 @app.command()
 @one_line_errors
+def synth(
+    output: Path = _opt(..., "output", "Folder for the generated benchmark (the LaMP-QA layout)."),
+    users: int = _opt(300, "users", "Users (one question each), split 60/20/20 by user."),
+    seed: int = _opt(0, "seed", "Generation seed."),
+) -> None:
+    """Generate a benchmark where one search with the question cannot find everything (fact judge: --judge-mode fact)."""
+    from pr2.data.synth import SynthConfig, write_benchmark
+
+    for path in write_benchmark(SynthConfig(users=users, seed=seed), output):
+        typer.echo(f"wrote {path}")
+
+
+@app.command()
+@one_line_errors
 def rank(
     input_dataset_addr: Path = _opt(..., "input_dataset_addr", "Dataset to rank (.json or .jsonl)."),
     output_dataset_addr: Path = _opt(
@@ -201,7 +215,9 @@ def evaluate(
     response_addr: Path = _opt(..., "response_addr", 'Responses: {id: [{"output": text}]}.'),
     score_addr: Path = _opt(..., "score_addr", "Where to write the scores (JSON)."),
     judge_mode: str | None = _opt(
-        None, "judge-mode", "generate, logprob or embedding (default: embedding for minilm, else generate)."
+        None,
+        "judge-mode",
+        "generate, logprob, embedding, or fact (a pr2 synth benchmark's checker) (default: embedding for minilm, else generate).",
     ),
     judge_protocol: str = _opt(
         "lamp-qa", "judge-protocol", "lamp-qa (the benchmark's judge, read from its code) or pr2 (pr2's own prompt)."

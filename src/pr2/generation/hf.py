@@ -50,6 +50,21 @@ def load_hf_model(
     return model.to(device).eval(), tokenizer
 
 
+_STOP_CRITERIA: dict[tuple[int, tuple[str, ...]], tuple[object, object]] = {}
+
+
+def stop_criteria(tokenizer, stop: tuple[str, ...]):
+    """transformers' stop-string check, built once per tokenizer and set of strings: building it walks the whole
+    vocabulary (about 60 ms for SmolLM2's), which the agent loop, one generate call per turn (and training, one
+    generator per call), paid on every turn."""
+    from transformers import StoppingCriteriaList, StopStringCriteria
+
+    key = (id(tokenizer), stop)
+    if key not in _STOP_CRITERIA:  # the tokenizer is kept in the value, so its id is never reused for another
+        _STOP_CRITERIA[key] = (tokenizer, StoppingCriteriaList([StopStringCriteria(tokenizer, list(stop))]))
+    return _STOP_CRITERIA[key][1]
+
+
 class HFGenerator:
     """Token-in/token-out where possible: completions carry exactly the sampled ids and their log-probabilities."""
 
@@ -101,7 +116,7 @@ class HFGenerator:
             kwargs.update(temperature=None, top_p=None, top_k=None)
         kwargs["eos_token_id"] = sorted(self.eos_ids)  # every end-of-turn id of the model, not only the first
         if params.stop:
-            kwargs["stopping_criteria"] = self._stop_criteria(tuple(params.stop))
+            kwargs["stopping_criteria"] = stop_criteria(self.tokenizer, tuple(params.stop))
         result = self.model.generate(input_ids=ids, attention_mask=mask, **kwargs)
         new = result.sequences[:, ids.shape[1] :].tolist()
         logprobs = None
@@ -117,16 +132,6 @@ class HFGenerator:
                 completion.logprobs = logprobs[r, torch.arange(n), torch.tensor(seq[:n])].tolist()
             completions.append(completion)
         return completions
-
-    def _stop_criteria(self, stop: tuple[str, ...]):
-        """transformers' stop-string check, built once per set of strings: building it walks the whole vocabulary
-        (about 60 ms for SmolLM2's), which the agent loop, one generate call per turn, paid on every turn."""
-        from transformers import StoppingCriteriaList, StopStringCriteria
-
-        cache = self.__dict__.setdefault("_stop_cache", {})
-        if stop not in cache:
-            cache[stop] = StoppingCriteriaList([StopStringCriteria(self.tokenizer, list(stop))])
-        return cache[stop]
 
     def _finish(self, seq: list[int], params: SamplingParams) -> Completion:
         return finish_ids(seq, tokenizer=self.tokenizer, end_ids=self.eos_ids, stop=params.stop)

@@ -49,6 +49,6 @@ def summary_lines(report: ScoreReport) -> list[str]:
         f"pairs judged: {s.get('pairs', 0)} (cached {s.get('cached', 0)}, needed retries "
         f"{s.get('retried', 0)}, fell to 0 {s.get('failed', 0)})"
     )
-    if report.judge.get("proxy"):
+    if report.judge.get("note"):
         lines.append(report.judge["note"])
     return lines

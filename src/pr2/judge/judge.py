@@ -4,6 +4,7 @@
   temperature raised by 0.1 a round (from 0) up to `retry_cap` rounds, then scored 0.
 - `logprob`: one forward pass; the score is the expected value under the judge's probabilities of "0", "1", "2".
 - `embedding`: a PROXY for machines without a capable LLM (see embedding.py); never the LaMP-QA score.
+- `fact`: the checker of a generated `pr2 synth` benchmark: 2 when the answer states the aspect's fact (fact.py).
 
 Judgements are cached on disk by the exact judge input, so an evaluation that is killed resumes and an identical
 pair is never judged twice.
@@ -15,7 +16,7 @@ import hashlib
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pr2.data.io import JsonlWriter
@@ -26,7 +27,7 @@ from pr2.judge.prompts import GENERATE_SUFFIX, LOGPROB_SUFFIX, load_template, re
 
 log = logging.getLogger(__name__)
 
-MODES = ("generate", "logprob", "embedding")
+MODES = ("generate", "logprob", "embedding", "fact")
 PROTOCOLS = ("pr2", "lamp-qa")
 
 
@@ -57,6 +58,9 @@ class JudgeConfig:
     """Pairs judged per round trip to the cache: a killed evaluation loses at most this many judgements."""
 
 
+TEXT_FIELDS = ("question", "details", "response", "aspect", "reason", "evidence")
+
+
 @dataclass(frozen=True)
 class Pair:
     question: str
@@ -65,6 +69,18 @@ class Pair:
     aspect: str
     reason: str
     evidence: str
+    fact: tuple[str, ...] = ()
+    """Phrases that state the aspect's fact (aspects of a `pr2 synth` benchmark carry them; the fact judge reads them)."""
+
+    @classmethod
+    def of(cls, question, aspect, response: str) -> Pair:
+        """The pair of one (question, rubric aspect) and a response."""
+        fact = tuple(aspect.extra.get("fact", {}).get("phrases", ()))
+        return cls(question.question, question.narrative, response, aspect.aspect, aspect.reason, aspect.evidence, fact)
+
+    def texts(self) -> dict[str, str]:
+        """The six texts a judge prompt is filled with."""
+        return {name: getattr(self, name) for name in TEXT_FIELDS}
 
 
 @dataclass
@@ -209,14 +225,14 @@ class LLMJudge(Judge):
         if len(ids) <= self.config.max_length:
             return pair
         text = tokenizer.decode(ids[: self.config.max_length], skip_special_tokens=True)
-        return Pair(pair.question, pair.details, text, pair.aspect, pair.reason, pair.evidence)
+        return replace(pair, response=text)
 
     def messages(self, pair: Pair) -> list[dict]:
         """The conversation the judge model receives for one pair."""
         if self.protocol == "lamp-qa":
-            return self.lamp_qa.messages(**pair.__dict__)
+            return self.lamp_qa.messages(**pair.texts())
         suffix = GENERATE_SUFFIX if self.mode == "generate" else LOGPROB_SUFFIX
-        return [{"role": "user", "content": render(self.template, suffix, **pair.__dict__)}]
+        return [{"role": "user", "content": render(self.template, suffix, **pair.texts())}]
 
     def input_text(self, pair: Pair) -> str:
         return "\x1e".join(f"{m['role']}:{m['content']}" for m in self.messages(pair))
@@ -294,6 +310,10 @@ def build_judge(
         from pr2.judge.embedding import EmbeddingJudge
 
         return EmbeddingJudge(config, smooth=smooth)
+    if config.mode == "fact":
+        from pr2.judge.fact import FactJudge
+
+        return FactJudge(config)
     if generator is None:
         from pr2.generation import GeneratorConfig, load_generator
 

@@ -53,7 +53,7 @@ class ScoreReport:
             "judge": self.judge,
             "judge_stats": self.stats,
         }
-        if self.judge.get("proxy"):
+        if self.judge.get("note"):
             record["note"] = self.judge["note"]
         return record
 
@@ -63,7 +63,7 @@ def score_questions(questions: Sequence[Question], responses: Mapping[str, str],
     pairs, owners = [], []
     for q in questions:
         for a in q.rubric_aspects:
-            pairs.append(Pair(q.question, q.narrative, responses.get(q.id, ""), a.aspect, a.reason, a.evidence))
+            pairs.append(Pair.of(q, a, responses.get(q.id, "")))
             owners.append(q.id)
     judgements = judge.judge(pairs) if pairs else []
     details: dict[str, list[dict]] = defaultdict(list)

@@ -22,7 +22,7 @@ def answer_rewards(questions: Sequence[Question], answers: Sequence[str], judge:
             spans.append(None)
             continue
         start = len(pairs)
-        pairs += [Pair(q.question, q.narrative, answer, a.aspect, a.reason, a.evidence) for a in q.rubric_aspects]
+        pairs += [Pair.of(q, a, answer) for a in q.rubric_aspects]
         spans.append((start, len(pairs)))
     scores = [j.score for j in judge.judge(pairs)] if pairs else []
     return [0.0 if span is None else float(question_score(scores[span[0] : span[1]])) for span in spans]
