@@ -80,7 +80,10 @@ def transformers_serve(model_dir: Path):
         yield f"http://127.0.0.1:{port}/v1"
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 # The learning test's episodes (tests/train/conftest.py FAST_EPISODES): one search, then the answer.

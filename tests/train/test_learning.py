@@ -1,28 +1,32 @@
-"""GRPO learns PR²'s behaviour: on a task where only the profile earns reward, reward and search rate rise."""
+"""GRPO learns PR²'s behaviour: on a task where only the profile earns reward, one update raises reward and search
+rate on the real SmolLM2 (the mechanics are test_smoke.py's, on a tiny model)."""
 
 from pathlib import Path
 
 import pytest
 
-from pr2.data.io import read_jsonl
+from pr2.data.io import read_jsonl, write_questions
 from pr2.train import load_train_config
 from pr2.train.trainer import train
-from tests.train.conftest import FAST_EPISODES, FactJudge
+from tests.train.conftest import FAST_EPISODES, FactJudge, fact_task
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
-def test_grpo_raises_reward_and_search_rate_over_its_first_steps(tmp_path, fact_task_file, smollm2_dir):
-    # Two questions, one per step: steps 1-2 see each once with the starting policy and one update, steps 3-4
-    # see each again; the paper's advantage (r - r_np) with the example-turn prompt, LoRA, fixed seed.
+def test_one_grpo_update_raises_reward_and_search_rate(tmp_path, smollm2_dir):
+    # One user whose reward needs a fact from their profile (the bagpipes), eight generations a step: step 1
+    # samples the starting policy, one update with the paper's advantage (r - r_np), step 2 samples the updated
+    # policy on the same question. Example-turn prompt, LoRA, lr 1e-3, seed 0.
+    data = tmp_path / "task.json"
+    write_questions(data, [q for q in fact_task() if q.id == "bagpiper"])
     config = load_train_config(
         ROOT / "configs" / "cpu-smoke.yaml",
         [
             f"output_dir={tmp_path / 'run'}",
-            f"dataset={fact_task_file}",
+            f"dataset={data}",
             "advantage=nonpersonalized",
-            "max_steps=4",
+            "max_steps=2",
             "save_steps=100",
             "num_generations=8",
             "per_device_train_batch_size=8",
@@ -32,26 +36,17 @@ def test_grpo_raises_reward_and_search_rate_over_its_first_steps(tmp_path, fact_
             *FAST_EPISODES,
         ],
     )
-    recorder: list = []
-    train(config, judge=FactJudge(), recorder=recorder)
+    train(config, judge=FactJudge())
     rows = read_jsonl(tmp_path / "run" / "metrics.jsonl")
-    assert [r["step"] for r in rows] == [1, 2, 3, 4]
-    asked = [{t.question_id for t in step} for step in recorder]
-    assert sorted(map(sorted, asked[:2])) == sorted(map(sorted, asked[2:]))  # each half asks both questions once
-
-    def half_means(key):
-        values = [r[key] for r in rows]
-        return sum(values[:2]) / 2, sum(values[2:]) / 2
-
+    assert [r["step"] for r in rows] == [1, 2]
     print(
-        "rollout, judge, step seconds:", [(r["rollout_seconds"], r["judge_seconds"], r["step_seconds"]) for r in rows]
+        "step, reward, searches per trajectory, rollout s, step s:",
+        [
+            (r["step"], r["reward_mean"], r["searches_per_trajectory"], r["rollout_seconds"], r["step_seconds"])
+            for r in rows
+        ],
     )
-    print(
-        "step, reward, searches per trajectory:",
-        [(r["step"], r["reward_mean"], r["searches_per_trajectory"]) for r in rows],
-    )
-    reward_before, reward_after = half_means("reward_mean")
-    search_before, search_after = half_means("searches_per_trajectory")
-    assert reward_after > reward_before
-    assert search_after > search_before
+    before, after = rows
+    assert after["reward_mean"] > before["reward_mean"]
+    assert after["searches_per_trajectory"] > before["searches_per_trajectory"]
     assert all(r["r_minus_r_np"] == pytest.approx(r["reward_mean"]) for r in rows)  # no guess earns the fact
