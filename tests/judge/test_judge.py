@@ -62,7 +62,7 @@ def test_prompt_shows_question_details_response_and_aspect():
     model = ScriptedJudgeModel(lambda *_: '{"score": 1}')
     LLMJudge(JudgeConfig(model="x", mode="generate"), model).judge([PAIR])
     text = model.prompts[0][0]["content"]
-    for value in PAIR.__dict__.values():
+    for value in PAIR.texts().values():
         assert value in text
 
 
