@@ -256,6 +256,7 @@ def test_a_stop_tag_split_across_turns_still_searches(hf_generator, minilm):
     assert t.segments[2].kind == "information"
 
 
+@pytest.mark.slow  # two full runs of the real model
 def test_batched_loop_at_temperature_zero_equals_one_question_at_a_time(hf_generator, minilm):
     """The invariant any faster engine must keep: batching changes the speed, never a trajectory (ids, masks,
     searches, answers, how each ended; log-probabilities up to float noise). Rows that stop at </search> after
