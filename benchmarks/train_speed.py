@@ -146,7 +146,7 @@ def main() -> None:
     print(f"answer rate {answered:.2f}; pairs sent to the judge in all (r_np included): {reward_judge.stats.pairs}")
     print(f"step      {step:7.1f}s  (reference: 100%)")
     for name, value in (("rollout", rollout), ("judging", judge), ("optimise", optim)):
-        print(f"{name:<9} {value:7.1f}s  ratio: {value / step:.2f}")
+        print(f"{name:<9} {value:7.2f}s  ratio: {value / step:.3f}")
 
 
 if __name__ == "__main__":
