@@ -261,14 +261,14 @@ def test_batched_loop_at_temperature_zero_equals_one_question_at_a_time(hf_gener
     """The invariant any faster engine must keep: batching changes the speed, never a trajectory (ids, masks,
     searches, answers, how each ended; log-probabilities up to float noise). Rows that stop at </search> after
     different numbers of tokens share each batched turn: what a padded batch would get wrong, if anything."""
-    questions = sample_questions("test")[:3]
+    questions = sample_questions("test")[:2]
     config = AgentConfig(
-        prefill=FORCED_SEARCH, max_model_len=470, max_turn_tokens=32, max_searches=1, temperature=0.0, batch_size=3
+        prefill=FORCED_SEARCH, max_model_len=470, max_turn_tokens=32, max_searches=1, temperature=0.0, batch_size=2
     )
     together = run_agent(questions, hf_generator, config, retriever=minilm)
     alone = run_agent(questions, hf_generator, replace(config, batch_size=1), retriever=minilm)
     first_turns = [len(t.segments[0].token_ids) for t in together]
-    assert len(set(first_turns)) > 1 and sum(bool(t.searches) for t in together) >= 2, first_turns
+    assert len(set(first_turns)) > 1 and any(t.searches for t in together), first_turns
     for a, b in zip(together, alone, strict=True):
         assert (a.question_id, a.completion_ids, a.loss_mask) == (b.question_id, b.completion_ids, b.loss_mask)
         assert (a.searches, a.retrieved_ids, a.answer, a.ended) == (b.searches, b.retrieved_ids, b.answer, b.ended)

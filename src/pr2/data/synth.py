@@ -381,12 +381,20 @@ DISTRACTORS = (
 
 @dataclass(frozen=True)
 class SynthConfig:
+    """What `pr2 synth` generates."""
+
     users: int = 300
+    """Users, one question each (split 60/20/20 by user)."""
     seed: int = 0
+    """The same seed gives the same benchmark."""
     min_aspects: int = 3
+    """Fewest rubric aspects (facts, each in its own post) per question."""
     max_aspects: int = 5
+    """Most rubric aspects per question (at most the facets its topic has)."""
     min_distractors: int = 20
+    """Fewest posts that state no fact (on-theme ones included)."""
     max_distractors: int = 60
+    """Most posts that state no fact."""
 
 
 def _facet(name: str) -> Facet:
