@@ -83,6 +83,8 @@ def test_a_run_with_secret_urls_and_key_writes_and_prints_none(tmp_path, monkeyp
 
 def test_training_saves_its_config_and_fingerprint_without_the_judge_servers_password(tmp_path, tiny_llama_dir):
     out = tmp_path / "run"
+    key_file = tmp_path / "key.txt"
+    key_file.write_text(KEY)
     with FakeJudgeServer() as server:
         url = with_user(server.url.replace("/v1", "/refuse/v1"))  # refuses: the run stops at its first judgement
         result = runner.invoke(
@@ -93,6 +95,7 @@ def test_training_saves_its_config_and_fingerprint_without_the_judge_servers_pas
                 *(f"--set={s}" for s in ("judge_model=served", "judge_mode=generate", "judge_backend=openai")),
                 *(f"--set={s}" for s in (f"judge_base_url={url}", f"lamp_qa_repo={FIXTURE}", "agent.prefill=<answer>")),
                 *(f"--set={s}" for s in ("agent.retriever=bm25", "agent.max_turn_tokens=8", "agent.max_model_len=800")),
+                f"--set=judge_api_key_addr={key_file}",
             ],
         )
     assert result.exit_code == 2 and "refused" in result.output, result.output

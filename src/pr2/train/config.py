@@ -49,6 +49,8 @@ class TrainConfig:
     """Back end of an LLM judge; a large judge usually runs behind `openai` on other GPUs."""
     judge_base_url: str | None = None
     """Server URL of the judge for the openai back end."""
+    judge_api_key_addr: str | None = None
+    """File with the judge server's API key (else $OPENAI_API_KEY); never logged or saved."""
     judge_smooth: bool = True
     """For the embedding judge: a graded score instead of 0/1/2 steps, so rewards differ within a group."""
     lora: bool = True

@@ -88,7 +88,11 @@ def build_judge_for(config: TrainConfig, output_dir: Path):
         cache_path=str(output_dir / "judge-cache.jsonl"),
     )
     return build_judge(
-        judge_config, smooth=config.judge_smooth, backend=config.judge_backend, base_url=config.judge_base_url
+        judge_config,
+        smooth=config.judge_smooth,
+        backend=config.judge_backend,
+        base_url=config.judge_base_url,
+        api_key_addr=config.judge_api_key_addr,
     )
 
 
