@@ -19,8 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from pr2.data.schema import Aspect, ProfileItem, Question
-from pr2.retrieval.base import rank_order
 
 SPLIT_SHARES = (("train", 0.6), ("validation", 0.2), ("test", 0.2))
 
@@ -472,8 +473,8 @@ def write_benchmark(config: SynthConfig, output: str | Path) -> list[Path]:
 
 def retrieval_recall(questions: Sequence[Question], retriever, k: int = 5) -> dict[str, float]:
     """Top-k recall of the aspect posts: by the question alone (one search), and by one ideal query per aspect
-    (the facet's own words, each query scored on its own). One scoring call: a post shared by many profiles is
-    encoded once."""
+    (the facet's own words, each query scored on its own). `retriever`: any pr2 retriever (the data layer takes it
+    as given). One scoring call: a post shared by many profiles is encoded once."""
     queries, profiles, wanted = [], [], []
     for q in questions:
         texts = [p.text for p in q.profile]
@@ -487,7 +488,8 @@ def retrieval_recall(questions: Sequence[Question], retriever, k: int = 5) -> di
             wanted.append(("ideal", q, [post]))
     found = {"question": 0, "ideal": 0}
     for scores, (kind, q, posts) in zip(retriever.score_many(queries, profiles), wanted, strict=True):
-        top = {q.profile[i].id for i in rank_order(scores)[:k]}
+        order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")  # ties in profile order
+        top = {q.profile[i].id for i in order[:k]}
         found[kind] += sum(p in top for p in posts)
     total = sum(len(q.rubric_aspects) for q in questions)
     return {kind: n / total for kind, n in found.items()}
