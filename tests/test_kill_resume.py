@@ -131,7 +131,7 @@ def test_run(tmp_path, dataset, tiny_llama_dir):
             "run",
             *("--questions_address", str(dataset), "--output_address", str(out), "--model", str(tiny_llama_dir)),
             *("--temperature", "0", "--retriever", "bm25", "--batch-size", "3", "--split", "test"),
-            *("--max-turn-tokens", "12", "--max-model-len", "400", "--max-searches", "2", "--no-example-turn"),
+            *("--max-turn-tokens", "12", "--max-model-len", "320", "--max-searches", "2", "--no-example-turn"),
         ]
 
     points = kill_points(args, tmp_path / "reference", seed=2)
@@ -157,19 +157,24 @@ def test_baseline(tmp_path, dataset, tiny_llama_dir):
     no_strays(tmp_path / "resumed")
 
 
-def test_evaluate(tmp_path, dataset, tiny_st_dir):
-    from pr2.data.io import load_questions
+def test_evaluate(tmp_path):
+    """On a `pr2 synth` dataset with its fact judge (no model: each killed process lives for its writes alone)."""
+    from pr2.data.synth import SynthConfig, generate
 
+    records = [q.tagged().to_record() for qs in generate(SynthConfig(users=12, seed=4)).values() for q in qs]
+    records[0]["question"] += UNICODE
+    dataset = tmp_path / "synth.jsonl"
+    dataset.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    answers = {
+        r["id"]: " and ".join(a["fact"]["phrases"][0] for a in r["rubric_aspects"][::2]) for r in records
+    }  # every other fact stated: scores differ by question
     responses = tmp_path / "responses.json"
-    responses.write_text(
-        json.dumps({q.id: [{"output": f"{q.question} {q.profile[0].text}"}] for q in load_questions(dataset)})
-    )
+    responses.write_text(json.dumps({qid: [{"output": text}] for qid, text in answers.items()}))
 
     def args(out: Path) -> list[str]:
         out.mkdir(exist_ok=True)
         return [
-            "evaluate",
-            *("--evaluator_llm", str(tiny_st_dir), "--judge-mode", "embedding", "--inputs_addr", str(dataset)),
+            *("evaluate", "--judge-mode", "fact", "--inputs_addr", str(dataset)),
             *("--response_addr", str(responses), "--score_addr", str(out / "scores.json")),
         ]
 
@@ -177,6 +182,7 @@ def test_evaluate(tmp_path, dataset, tiny_st_dir):
     assert killed_and_resumed(args, tmp_path / "resumed", points) >= 1
     reference, resumed = (read(tmp_path / d / "scores.json") for d in ("reference", "resumed"))
     assert resumed["judge_stats"]["cached"] > 0  # the resumed evaluation did reuse what the killed ones judged
+    assert 0 < reference["score"] < 1
     for key in ("per_question_scores", "per_category", "score", "judge", "inputs"):
         assert resumed[key] == reference[key], key
     no_strays(tmp_path / "resumed")
@@ -203,7 +209,7 @@ def test_train_with_warm_start_and_r_np(tmp_path, searching_llama_dir, tiny_st_d
             "agent.max_turn_tokens=8",
             "max_completion_length=700",
             "temperature=1e-4",  # greedy in effect (TRL divides logits by it, so 0 is refused)
-            "max_steps=3",
+            "max_steps=2",
             "save_steps=1",
             "num_generations=2",
             "per_device_train_batch_size=2",
@@ -221,7 +227,7 @@ def test_train_with_warm_start_and_r_np(tmp_path, searching_llama_dir, tiny_st_d
         [{k: v for k, v in r.items() if k not in TIMES} for r in read(d / "metrics.jsonl")]
         for d in (reference, resumed)
     ]
-    assert [r["step"] for r in rows[1]] == [1, 2, 3]
+    assert [r["step"] for r in rows[1]] == [1, 2]
     assert rows[1] == rows[0]
     assert read(resumed / "r_np.json")["r_np"] == read(reference / "r_np.json")["r_np"]
     from safetensors.torch import load_file

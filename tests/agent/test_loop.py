@@ -263,7 +263,7 @@ def test_batched_loop_at_temperature_zero_equals_one_question_at_a_time(hf_gener
     different numbers of tokens share each batched turn: what a padded batch would get wrong, if anything."""
     questions = sample_questions("test")[:2]
     config = AgentConfig(
-        prefill=FORCED_SEARCH, max_model_len=470, max_turn_tokens=32, max_searches=1, temperature=0.0, batch_size=2
+        prefill=FORCED_SEARCH, max_model_len=440, max_turn_tokens=32, max_searches=1, temperature=0.0, batch_size=2
     )
     together = run_agent(questions, hf_generator, config, retriever=minilm)
     alone = run_agent(questions, hf_generator, replace(config, batch_size=1), retriever=minilm)
