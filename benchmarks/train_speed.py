@@ -33,6 +33,8 @@ from pr2.train import load_train_config
 from pr2.train.trainer import train
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tests.train.conftest import FAST_EPISODES  # noqa: E402  the learning test's short episodes: one search, then the answer
 
 
 def qwen05b_shaped(folder: Path) -> str:
@@ -86,19 +88,6 @@ def transformers_serve(model_dir: Path):
             proc.kill()
 
 
-# The learning test's episodes (tests/train/conftest.py FAST_EPISODES): one search, then the answer.
-ANSWERING = [
-    "agent.max_model_len=500",
-    "max_completion_length=500",
-    "agent.max_turn_tokens=48",
-    "agent.max_searches=1",
-    "agent.top_k=1",
-    "agent.item_tokens=32",
-    "temperature=0.7",
-    "top_p=0.9",
-]
-
-
 def build_judge(kind: str, retries: int, url: str | None, cache: Path):
     from pr2.generation.models import bundled_smollm2
     from pr2.judge import JudgeConfig
@@ -132,7 +121,7 @@ def main() -> None:
         model = "smollm2" if args.shape == "smollm2" else qwen05b_shaped(Path(tmp) / "model")
         config = load_train_config(
             ROOT / "configs" / "cpu-smoke.yaml",
-            [f"output_dir={tmp}/run", f"max_steps={args.steps}", "save_steps=1000", f"model={model}", *ANSWERING],
+            [f"output_dir={tmp}/run", f"max_steps={args.steps}", "save_steps=1000", f"model={model}", *FAST_EPISODES],
         )
         reward_judge = build_judge(args.judge, args.judge_retries, url, Path(tmp) / "judge-cache.jsonl")
         train(config, judge=reward_judge)

@@ -39,9 +39,9 @@ class MetricsFile(TrainerCallback):
     def on_train_begin(self, args, state, control, **kwargs):
         if not state.is_world_process_zero or not self.path.exists():
             return
-        rows = read_jsonl(self.path)  # a torn last line is dropped here; a damaged middle line is an error
-        kept = [r for r in rows if isinstance(r.get("step"), int) and r["step"] <= state.global_step]
-        if len(kept) != len(rows) or self.path.read_bytes()[-1:] != b"\n":
+        rows = read_jsonl(self.path)  # a torn last line is left out (JsonlWriter cuts it on open); a damaged middle
+        kept = [r for r in rows if isinstance(r.get("step"), int) and r["step"] <= state.global_step]  # one: error
+        if len(kept) != len(rows):
             write_text_atomic(self.path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept))
 
     def on_log(self, args, state, control, logs=None, **kwargs):

@@ -139,8 +139,8 @@ def check_checkpoint(path: Path) -> int:
 def latest_checkpoint(output_dir: Path) -> str | None:
     """The newest complete checkpoint of a run folder; a damaged or half-saved newer one is passed over, with a
     warning (the one before it loses only the steps since)."""
-    found = [(int(p.name.rsplit("-", 1)[1]), p) for p in output_dir.glob(f"{PREFIX_CHECKPOINT_DIR}-*")]
-    for _, path in sorted((f for f in found if f[1].name.rsplit("-", 1)[1].isdigit()), reverse=True):
+    steps = {p: p.name.rsplit("-", 1)[1] for p in output_dir.glob(f"{PREFIX_CHECKPOINT_DIR}-*")}
+    for _, path in sorted(((int(n), p) for p, n in steps.items() if n.isdigit()), reverse=True):
         try:
             check_checkpoint(path)
             return str(path)
