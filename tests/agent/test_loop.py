@@ -205,6 +205,22 @@ def test_a_closing_tag_the_policy_never_sampled_is_not_trained_on(hf_generator):
     assert info.kind == "information" and info.text.startswith("</search>")  # inserted: loss mask 0
 
 
+def test_a_turn_that_ends_without_search_or_answer_is_told_to_answer_once_with_answer_on_stop(hf_generator):
+    tok = hf_generator.tokenizer
+    thought = ("<think>They like skies.</think>", "eos", None)
+    (t,) = run_agent(
+        [_question()], Scripted(tok, [thought]), AgentConfig(prefill=None), retriever=_bm25(), tokenizer=tok
+    )
+    assert t.ended == "no_answer" and t.answer == ""  # the default: the episode ends there
+    config = AgentConfig(prefill=None, answer_on_stop=True)
+    turns = [thought, ("Paint them blue.</answer>", "stop", "</answer>")]
+    (t,) = run_agent([_question()], Scripted(tok, turns), config, retriever=_bm25(), tokenizer=tok)
+    assert t.ended == "answer" and t.answer == "Paint them blue." and t.searches == []
+    assert t.segments[1].kind == "information" and t.segments[1].text.endswith("<answer>")
+    (t,) = run_agent([_question()], Scripted(tok, [thought, thought]), config, retriever=_bm25(), tokenizer=tok)
+    assert t.ended == "no_answer"  # told once; a second silent stop ends it
+
+
 def _bm25():
     from pr2.retrieval import load_retriever
 

@@ -231,6 +231,10 @@ def _advance(e: _Episode, c, config: AgentConfig, tokenizer, encode, truncate) -
         _insert(e, closing + info, encode, config)
         return
     if finish_reason == "eos":
+        if config.answer_on_stop and not e.told_to_answer:
+            _insert(e, answer_now_note(config, "You ended your turn without an answer."), encode, config)
+            e.told_to_answer = True
+            return
         e.traj.ended = "no_answer"  # stopped without an <answer>: counted, answer left empty
     # finish_reason "length": the turn ran out of tokens mid-thought; the next turn continues it.
 

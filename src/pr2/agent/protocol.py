@@ -30,6 +30,10 @@ class AgentConfig:
     """When the model is told to answer now (its last search, or the length budget), the inserted text ends by
     opening the answer tag, so the next turn is the answer. SmolLM2-135M otherwise rambled after its last search:
     0 of 9 searching episodes answered on a 3-question task; large models answer either way."""
+    answer_on_stop: bool = False
+    """When the model ends its turn with neither a search nor an answer, tell it (once) to answer now, as at the
+    search limit, instead of ending the episode without an answer. SmolLM2-135M ended 19 of 32 sampled episodes
+    that way on `pr2 synth` questions, most of them after reading posts; large models rarely do."""
     example_turn: bool = True
     """Show one worked example episode before the question (small models need it; large ones do not)."""
     prefill: str | None = "<think>"
@@ -68,16 +72,40 @@ using what you found."""
 
 EXAMPLE_QUESTION = "Which running shoes should I buy?"
 EXAMPLE_EPISODE = """\
-{think_open}Good shoes depend on this person's feet and running. I should check their history.{think_close}
-{search_open}running shoes feet knee pain{search_close}
+{think_open}Good shoes depend on this person's body and means. I should check their health first.{think_close}
+{search_open}health{search_close}
 
 {info_open}
-[1] Which running shoes for flat feet? I overpronate a lot and my knees ache after 5 km.
+[1] Health update: my knees ache after 5 km since I hurt them last spring.
 {info_close}
 
-{think_open}They have flat feet, overpronate, and their knees hurt after 5 km.{think_close}
-{answer_open}Since you overpronate on flat feet and your knees ache after 5 km, choose stability shoes with firm \
-arch support, get fitted at a running shop, and build distance slowly past 5 km.{answer_close}"""
+{think_open}Their knees ache after 5 km. What can they spend?{think_close}
+{search_open}budget{search_close}
+
+{info_open}
+[1] My budget for sports gear this year is 60 dollars, no more.
+{info_close}
+
+{think_open}Knees ache after 5 km; a budget of 60 dollars.{think_close}
+{answer_open}Since your knees ache after 5 km, choose cushioned stability shoes and build distance slowly; with 60 \
+dollars, look at last season's models on sale.{answer_close}"""
+
+
+EXAMPLE_ONE_SEARCH = """\
+{think_open}Good shoes depend on this person's body. I should check their health.{think_close}
+{search_open}health{search_close}
+
+{info_open}
+[1] Health update: my knees ache after 5 km since I hurt them last spring.
+{info_close}
+
+{think_open}Their knees ache after 5 km.{think_close}
+{answer_open}Since your knees ache after 5 km, choose cushioned stability shoes and build distance slowly.{answer_close}"""
+"""The worked example when only one search is allowed (the example never shows more searches than the limit)."""
+
+
+def example_episode(config: AgentConfig) -> str:
+    return (EXAMPLE_EPISODE if config.max_searches >= 2 else EXAMPLE_ONE_SEARCH).format(**tags(config))
 
 
 def tags(config: AgentConfig) -> dict[str, str]:
@@ -102,7 +130,7 @@ def build_messages(question: str, config: AgentConfig) -> list[dict[str, str]]:
     if config.example_turn:
         messages += [
             {"role": "user", "content": EXAMPLE_QUESTION},
-            {"role": "assistant", "content": EXAMPLE_EPISODE.format(**t)},
+            {"role": "assistant", "content": example_episode(config)},
         ]
     messages.append({"role": "user", "content": question})
     return messages

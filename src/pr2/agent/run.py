@@ -34,10 +34,15 @@ class RunResult:
 
 def agent_fingerprint(config: AgentConfig) -> dict:
     """What of the loop changes a trajectory: every setting but the batch size, and the prompt's text."""
-    from pr2.agent.protocol import EXAMPLE_EPISODE, EXAMPLE_QUESTION, SYSTEM_PROMPT
+    from pr2.agent.protocol import EXAMPLE_EPISODE, EXAMPLE_ONE_SEARCH, EXAMPLE_QUESTION, SYSTEM_PROMPT
+
+    example = EXAMPLE_EPISODE if config.max_searches >= 2 else EXAMPLE_ONE_SEARCH
 
     settings = {k: v for k, v in asdict(config).items() if k != "batch_size"}
-    return {"agent": settings, "prompt": text_digest(SYSTEM_PROMPT + EXAMPLE_QUESTION + EXAMPLE_EPISODE)}
+    return {
+        "agent": settings,
+        "prompt": text_digest(SYSTEM_PROMPT + EXAMPLE_QUESTION + example),
+    }
 
 
 def run_agent_file(
