@@ -71,6 +71,12 @@ class TrainConfig:
     below the floor holds near-equal rewards, and dividing their tiny spread by it (0.40, 0.401, 0.40, 0.40 with r_np
     0.2 gave A = 333 for all four at TRL's eps 1e-4) would let one flat group swamp the update. With 0.1, |A| <= 10,
     while any group that does separate its samples (std >= 0.1) keeps the paper's estimator unchanged."""
+    grounding_bonus: float = 0.0
+    """A shaping term added to the judged reward: this weight x the share of 10 distinct words that the answer takes
+    from the posts its episode was shown (`pr2.train.warm_start.grounding`). 0, the default, is the paper's reward.
+    A 0/2 judge that a small policy never satisfies gives GRPO no signal at all (configs/laptop.yaml: 0 of 192 warm
+    start samples stated a fact); the bonus rewards carrying what was read into the answer, which stating a fact
+    needs. Runs with it report the judged reward apart (`judged_reward`)."""
     warm_start: bool = False
     """Rejection-sampling fine-tuning before GRPO (for models that do not follow the protocol yet)."""
     warm_start_samples: int = 4

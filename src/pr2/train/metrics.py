@@ -17,6 +17,7 @@ COLUMNS = {
     "r_minus_r_np": "pr2/r_minus_r_np",
     "searches_per_trajectory": "rewards/searches_per_trajectory/mean",
     "answer_rate": "rewards/answer_rate/mean",
+    "judged_reward": "rewards/judged_reward/mean",
     "completion_length": "completions/mean_length",
     "kl": "kl",
     "entropy": "entropy",

@@ -30,15 +30,31 @@ def answer_rewards(questions: Sequence[Question], answers: Sequence[str], judge:
 
 # The columns TRL computes per completion (its reward functions), in order; only the first is optimised.
 PERSONALIZED, R_NP = 0, 1
-REWARD_WEIGHTS = [1.0, 0.0, 0.0, 0.0]
+REWARD_WEIGHTS = [1.0, 0.0, 0.0, 0.0, 0.0]
 
 
-def reward_functions(questions: dict[str, Question], judge: Judge, r_np: dict[str, float]) -> list[Callable]:
+GROUNDING_CAP = 10
+"""Words taken from the shown posts at which the grounding bonus is full."""
+
+
+def reward_functions(
+    questions: dict[str, Question], judge: Judge, r_np: dict[str, float], grounding_bonus: float = 0.0
+) -> list[Callable]:
     """TRL's reward functions, weighted by REWARD_WEIGHTS: the personalized reward (weight 1), then columns that
-    only inform the step and the logs (weight 0): r_np, searches per trajectory, answer rate."""
+    only inform the step and the logs (weight 0): r_np, searches per trajectory, answer rate, the judged reward. `grounding_bonus`
+    adds w x min(grounding, GROUNDING_CAP) / GROUNDING_CAP to the judged reward (0: the paper's reward)."""
 
-    def personalized_reward(prompts, completions, answer, question_id, **_):
-        return answer_rewards([questions[q] for q in question_id], answer, judge)
+    judged: dict[int, list[float]] = {}  # the judge's part of this step's personalized reward, for its own column
+
+    def personalized_reward(prompts, completions, answer, question_id, grounding=None, **_):
+        judged[0] = answer_rewards([questions[q] for q in question_id], answer, judge)
+        if not grounding_bonus:
+            return judged[0]
+        bonus = [grounding_bonus * min(g, GROUNDING_CAP) / GROUNDING_CAP for g in grounding]
+        return [r + b for r, b in zip(judged[0], bonus, strict=True)]
+
+    def judged_reward(prompts, completions, **_):
+        return judged.pop(0)
 
     def r_np_baseline(prompts, completions, question_id, **_):
         return [r_np.get(q, 0.0) for q in question_id]
@@ -49,4 +65,4 @@ def reward_functions(questions: dict[str, Question], judge: Judge, r_np: dict[st
     def answer_rate(prompts, completions, ended, **_):
         return [float(e == "answer") for e in ended]
 
-    return [personalized_reward, r_np_baseline, searches_per_trajectory, answer_rate]
+    return [personalized_reward, r_np_baseline, searches_per_trajectory, answer_rate, judged_reward]

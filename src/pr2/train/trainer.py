@@ -251,7 +251,7 @@ def train(
     r_np: dict[str, float] = {}
     if config.advantage == "nonpersonalized":
         r_np = compute_r_np(config, questions, model, tokenizer, judge, output_dir, state, start_from or config.model)
-    funcs = reward_functions(by_id, judge, r_np)
+    funcs = reward_functions(by_id, judge, r_np, config.grounding_bonus)
     peft_config = None
     if config.lora:
         peft_config = LoraConfig(

@@ -18,6 +18,7 @@ import torch
 
 from pr2.agent import run_agent
 from pr2.agent.loop import episode_prompt_ids
+from pr2.agent.trajectory import grounding
 from pr2.data.io import JsonlWriter, write_json_atomic
 from pr2.data.runs import unfinished_batches
 from pr2.errors import PR2Error
@@ -26,12 +27,16 @@ log = logging.getLogger(__name__)
 
 
 def select_trajectories(trajectories, rewards, keep: int) -> list[tuple]:
-    """Per question, the `keep` highest-reward (trajectory, reward) pairs among episodes that searched and answered."""
+    """Per question, the `keep` highest-reward (trajectory, reward) pairs among episodes that searched and answered.
+    Among equal rewards (a 0/1/2 judge often gives a whole group 0), the answer that uses more of what it read
+    wins: a model fine-tuned on those learns to carry what it finds into its answer, which the reward then needs.
+    (SmolLM2-135M, `pr2 synth`, configs/laptop.yaml: 0 of 192 samples stated a fact; 8 of the first 48 had read one.)"""
     best: dict[str, list] = {}
     for t, r in zip(trajectories, rewards, strict=True):
         if t.searches and t.ended == "answer":
             best.setdefault(t.question_id, []).append((t, r))
-    return [pair for pairs in best.values() for pair in sorted(pairs, key=lambda p: -p[1])[:keep]]
+    ranked = (sorted(pairs, key=lambda p: (-p[1], -grounding(p[0]))) for pairs in best.values())
+    return [pair for pairs in ranked for pair in pairs[:keep]]
 
 
 def _sample(many, generator, agent, judge, path: Path):
