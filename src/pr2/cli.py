@@ -535,12 +535,14 @@ def baseline(
 @one_line_errors
 def demo(
     output_address: Path = _opt(Path("pr2-demo"), "output_address", "Where to write the demo's files."),
-    limit: int = _opt(6, "limit", "Sample test questions to run."),
+    limit: int = _opt(9, "limit", "Held-out users to run, one per topic first (0: all 60)."),
+    adapter: str | None = _opt(None, "adapter", "LoRA adapter of the trained row (default: the one shipped)."),
 ) -> None:
-    """The PR² agent and the RAG baseline on the bundled sample with SmolLM2 and MiniLM, judged by the proxy."""
+    """PR² trained on a laptop against no personalization, RAG and PR² untrained, on held-out users of the generated
+    benchmark (SmolLM2, MiniLM); fact judge with 95% intervals, embedding proxy beside it."""
     from pr2.demo import run_demo
 
-    run_demo(output_address, limit=limit, echo=typer.echo)
+    run_demo(output_address, limit=limit or None, adapter=adapter, echo=typer.echo)
 
 
 @app.command()
@@ -563,6 +565,24 @@ def train(
     typer.echo(
         f"trained {result.global_step} steps; adapter: {result.adapter_dir}; metrics: "
         f"{result.output_dir / 'metrics.jsonl'} (plot: pr2 report train {result.output_dir})"
+    )
+
+
+@app.command("export-adapter")
+@one_line_errors
+def export_adapter(
+    run_dir: Path = typer.Argument(..., help="A finished `pr2 train` output folder."),
+    output: Path = _opt(Path("adapter"), "output", "Where to write the adapter."),
+    rank: int = _opt(32, "rank", "LoRA rank of the exported adapter (the run's summed ranks keep all of it)."),
+    dtype: str = _opt("fp16", "dtype", "fp16, bf16 or fp32 weights."),
+) -> None:
+    """One LoRA adapter on the base model for what a run learned (warm start and GRPO together)."""
+    from pr2.train.export import export_adapter as export
+
+    summary = export(run_dir, output, rank=rank, dtype=dtype)
+    typer.echo(
+        f"wrote {output}: rank {rank}, {summary['layers']} layers, share of the change kept: mean "
+        f"{summary['mean_norm_kept']:.4f}, lowest {summary['min_norm_kept']:.4f}"
     )
 
 
