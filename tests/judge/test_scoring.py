@@ -45,3 +45,14 @@ def test_file_category_macro_and_micro_means_by_hand():
     record = report.to_record()
     assert record["score"] == report.micro and record["macro_average"] == report.macro
     assert record["per_question_scores"][0]["details"][1] == {"aspect": "a1", "score": 1, "rationale": ""}
+
+
+def test_bootstrap_interval_holds_the_mean_and_narrows_with_more_questions():
+    from pr2.judge.scoring import bootstrap_interval
+
+    few = bootstrap_interval([0.0, 1.0] * 5)
+    many = bootstrap_interval([0.0, 1.0] * 200)
+    assert few[0] < 0.5 < few[1] and many[0] < 0.5 < many[1]
+    assert many[1] - many[0] < (few[1] - few[0]) / 3
+    assert bootstrap_interval([0.25] * 7) == (0.25, 0.25)
+    assert bootstrap_interval([]) is None

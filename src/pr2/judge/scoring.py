@@ -18,6 +18,21 @@ def question_score(aspect_scores: Sequence[float]) -> float | None:
     return sum(aspect_scores) / (2 * len(aspect_scores))
 
 
+def bootstrap_interval(
+    scores: Sequence[float], level: float = 0.95, resamples: int = 2000, seed: int = 0
+) -> tuple[float, float] | None:
+    """Percentile bootstrap interval of the mean of `scores` (questions drawn with replacement); None when empty."""
+    import numpy as np
+
+    if not scores:
+        return None
+    values = np.asarray(scores, dtype=float)
+    draws = np.random.default_rng(seed).integers(0, len(values), size=(resamples, len(values)))
+    means = values[draws].mean(axis=1)
+    tail = (1 - level) / 2
+    return float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))
+
+
 @dataclass
 class ScoreReport:
     per_question: list[dict]
@@ -36,6 +51,12 @@ class ScoreReport:
     def macro(self) -> float | None:
         cats = self.per_category
         return statistics.fmean(cats.values()) if cats else None
+
+    def interval(self, level: float = 0.95, resamples: int = 2000, seed: int = 0) -> tuple[float, float] | None:
+        """Percentile bootstrap interval of the micro average, resampling questions."""
+        return bootstrap_interval(
+            [r["score"] for r in self.per_question if r["score"] is not None], level, resamples, seed
+        )
 
     @property
     def micro(self) -> float | None:
