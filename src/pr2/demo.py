@@ -1,79 +1,178 @@
-"""`pr2 demo`: the whole line on the bundled defaults, offline, on a laptop CPU in a few minutes.
+"""`pr2 demo`: PR² trained on a laptop CPU, against its baselines, on users it never saw; offline, in minutes.
 
-Bundled SYNTHETIC sample (test split), SmolLM2-135M-Instruct as the policy, MiniLM for retrieval. Runs the PR²
-agent and the RAG baseline, judges both with the embedding PROXY judge, prints a table and one full trajectory.
+The data is the generated benchmark (`pr2 synth`, 300 users, seed 0: the one `configs/laptop.yaml` trains on), its
+held-out test users; each answer must state facts that sit in posts the question's own words do not find. Policy:
+SmolLM2-135M-Instruct; search: MiniLM. Four rows: no personalization, RAG (the top posts for the question), PR²
+untrained (the base model, shown the worked example) and PR² trained (the adapter shipped in the package, trained
+by `pr2 train --config configs/laptop.yaml`). Scored by this benchmark's fact judge with a 95% bootstrap interval
+over questions, the embedding proxy beside it; never LaMP-QA scores.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pr2.agent import AgentConfig
 from pr2.agent.run import run_agent_file
+from pr2.agent.summary import RunSummary
 from pr2.baselines import BaselineConfig, run_baseline_file
-from pr2.data import sample_questions
+from pr2.data.fingerprint import model_identity
+from pr2.data.synth import SynthConfig, generate
 from pr2.generation import GeneratorConfig, load_generator
 from pr2.judge import JudgeConfig, build_judge
 from pr2.judge.evaluate import score_and_write
-from pr2.judge.report import write_report
+from pr2.judge.fact import states
 from pr2.retrieval import load_retriever
 
-# A 135M model loops under greedy decoding; mild sampling and short turns keep it on the protocol and fast.
-DEMO_AGENT = AgentConfig(temperature=0.7, top_p=0.9, max_model_len=1024, max_turn_tokens=160, seed=0)
-DEMO_RAG = BaselineConfig(method="rag", top_k=5, max_tokens=200, item_tokens=96)
+ASSETS = Path(__file__).parent / "assets" / "laptop"
+"""What `configs/laptop.yaml` trained, shipped: adapter/, metrics.jsonl, reward.png, searches.png, heldout.json."""
+
+# The agent loop configs/laptop.yaml trains with; the untrained model also gets the worked example it needs.
+TRAINED_AGENT = AgentConfig(
+    retriever="minilm",
+    top_k=3,
+    max_searches=3,
+    max_turn_tokens=64,
+    max_model_len=896,
+    item_tokens=40,
+    answer_on_stop=True,
+    example_turn=False,
+    temperature=0.5,
+    top_p=0.9,
+    seed=0,
+)
+UNTRAINED_AGENT = replace(TRAINED_AGENT, example_turn=True)
+RAG = BaselineConfig(method="rag", top_k=3, max_tokens=96, item_tokens=40, retriever="minilm", temperature=0.5)
+NO_PROFILE = replace(RAG, method="none")
 
 
-def _round_robin(questions, limit: int):
-    """Questions taken in turn from each category, so a short demo still covers all three."""
-    by_category: dict[str, list] = {}
-    for q in questions:
-        by_category.setdefault(q.category, []).append(q)
-    picked, queues = [], list(by_category.values())
-    while len(picked) < limit and any(queues):
+@dataclass
+class Row:
+    name: str
+    answers: dict[str, str]
+    fact: object  # ScoreReport
+    proxy: object  # ScoreReport
+    summary: RunSummary | None = None
+
+
+def heldout_questions(limit: int | None):
+    """The benchmark's test users, taken in turn from each topic so that a short demo covers all of them."""
+    test = generate(SynthConfig(users=300, seed=0))["test"]
+    by_topic: dict[str, list] = {}
+    for q in test:
+        by_topic.setdefault(q.question, []).append(q)
+    picked, queues = [], list(by_topic.values())
+    while any(queues) and (limit is None or len(picked) < limit):
         for queue in queues:
-            if queue and len(picked) < limit:
+            if queue and (limit is None or len(picked) < limit):
                 picked.append(queue.pop(0))
     return picked
 
 
-def run_demo(output_dir: str | Path, *, limit: int = 6, echo: Callable[[str], None] = print) -> dict:
+def _cell(report) -> str:
+    low, high = report.interval()
+    return f"{report.micro:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def table(rows: list[Row]) -> str:
+    lines = [
+        "| method | fact score [95% CI] | proxy | searched | searches/trajectory | answered |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        s = r.summary
+        agent = f"{s.searched:.0%} | {s.searches_per_trajectory:.2f} | {s.answered:.0%}" if s else "- | - | -"
+        lines.append(f"| {r.name} | {_cell(r.fact)} | {r.proxy.micro:.3f} | {agent} |")
+    return "\n".join(lines)
+
+
+def _shown(trajectories, questions, fact_report):
+    """A trajectory that searched at least twice and answered, preferring one whose answer states a fact."""
+    scored = {row["id"]: row["score"] or 0 for row in fact_report.per_question}
+    fits = [t for t in trajectories if len(t.searches) >= 2 and t.ended == "answer" and t.answer]
+    return max(fits, key=lambda t: (scored.get(t.question_id, 0), -len(t.completion_ids)), default=None)
+
+
+def run_demo(
+    output_dir: str | Path,
+    *,
+    limit: int | None = 9,
+    adapter: str | Path | None = None,
+    echo: Callable[[str], None] = print,
+) -> dict:
     started = time.perf_counter()
     out = Path(output_dir)
-    questions = _round_robin(sample_questions("test"), limit)
+    adapter = Path(adapter) if adapter else ASSETS / "adapter"
+    questions = heldout_questions(limit)
     echo(
-        f"pr2 demo: {len(questions)} questions of the bundled SYNTHETIC sample, policy SmolLM2-135M-Instruct, "
-        f"retrieval MiniLM, judge: embedding PROXY"
+        f"pr2 demo: {len(questions)} held-out users of the generated benchmark (pr2 synth --users 300 --seed 0), "
+        "policy SmolLM2-135M-Instruct, search MiniLM; scores: this benchmark's FACT judge (not LaMP-QA), "
+        "embedding PROXY beside it"
     )
-    generator = load_generator(GeneratorConfig(model="smollm2"))
     retriever = load_retriever("minilm")
-    agent = run_agent_file(questions, out / "pr2", generator, DEMO_AGENT, retriever=retriever, progress=False)
-    for line in agent.summary.lines():
-        echo(f"  PR² {line}")
-    rag, _ = run_baseline_file(questions, out / "rag", generator, DEMO_RAG, retriever=retriever, progress=False)
-    judge = build_judge(JudgeConfig(mode="embedding", cache_path=str(out / "judge-cache.jsonl")))
-    score_and_write(
-        questions, {t.question_id: t.answer for t in agent.trajectories}, out / "pr2" / "scores.json", judge
-    )
-    score_and_write(questions, {o.id: o.answer for o in rag}, out / "rag" / "scores.json", judge)
-    table, md, png = write_report([out / "pr2" / "scores.json", out / "rag" / "scores.json"], out / "report")
+    fact = build_judge(JudgeConfig(mode="fact"))
+    proxy = build_judge(JudgeConfig(mode="embedding", cache_path=str(out / "judge-cache.jsonl")))
+
+    def judged(name: str, answers: dict[str, str], summary=None) -> Row:
+        f = score_and_write(questions, answers, out / name / "scores.json", fact)
+        p = score_and_write(questions, answers, out / name / "scores.proxy.json", proxy)
+        return Row(name, answers, f, p, summary)
+
+    def fresh(adapter_of) -> dict:  # every demo starts its folders over; the fingerprint says what made them
+        policy = model_identity("smollm2", "hf", None, adapter_of)
+        return {"fingerprint": {"policy": policy, "data": [q.id for q in questions]}, "overwrite": True}
+
+    base = load_generator(GeneratorConfig(model="smollm2"))
+    rows, runs = [], {}
+    for name, config in (("no personalization", NO_PROFILE), ("RAG", RAG)):
+        outputs, _ = run_baseline_file(
+            questions, out / config.method, base, config, retriever=retriever, progress=False, **fresh(None)
+        )
+        rows.append(judged(config.method, {o.id: o.answer for o in outputs}))
+        rows[-1].name = name
+    trained = load_generator(GeneratorConfig(model="smollm2", adapter=str(adapter)))
+    for name, folder, generator, config, adapter_of in (
+        ("PR² untrained", "pr2-untrained", base, UNTRAINED_AGENT, None),
+        ("PR² trained", "pr2-trained", trained, TRAINED_AGENT, adapter),
+    ):
+        result = run_agent_file(
+            questions, out / folder, generator, config, retriever=retriever, progress=False, **fresh(adapter_of)
+        )
+        runs[name] = result
+        row = judged(folder, {t.question_id: t.answer for t in result.trajectories}, result.summary)
+        row.name = name
+        rows.append(row)
+    text = table(rows)
     echo("")
-    echo(table)
-    # Show the protocol at work: prefer an episode that searched, then one that answered, then the shortest.
-    shown = max(agent.trajectories, key=lambda t: (len(t.searches) > 0, t.ended == "answer", -len(t.completion_ids)))
-    q = next(x for x in questions if x.id == shown.question_id)
-    echo(f"One trajectory ({shown.question_id}, ended: {shown.ended}, searches: {len(shown.searches)}):")
-    echo(f"QUESTION: {q.question}")
-    echo(((DEMO_AGENT.prefill or "") + shown.text).strip())
+    echo(text)
+    shipped = ASSETS / "heldout.json"
+    if limit is not None and shipped.exists():
+        full = json.loads(shipped.read_text(encoding="utf-8"))
+        echo("")
+        echo(f"The same four rows on all {full['users']} held-out users, shipped with the adapter ({full['command']}):")
+        echo(full["table"])
+    trained_rows = runs["PR² trained"]
+    shown = _shown(trained_rows.trajectories, questions, rows[-1].fact)
+    echo("")
+    if shown is None:
+        echo("No trained trajectory here searched twice and answered; see pr2-trained/trajectories.jsonl.")
+    else:
+        q = next(x for x in questions if x.id == shown.question_id)
+        found = [a.aspect for a in q.rubric_aspects if states(shown.answer, a.extra.get("fact", {}).get("phrases", ()))]
+        echo(f"One trained trajectory ({shown.question_id}: {len(shown.searches)} searches, facts stated: {found}):")
+        echo(f"QUESTION: {q.question}")
+        echo(((TRAINED_AGENT.prefill or "") + shown.text).strip())
     echo("")
     echo(
-        "These scores come from the embedding PROXY judge, not the LaMP-QA judge. For LaMP-QA scores, serve a "
-        "capable judge (the benchmark uses Qwen/Qwen2.5-32B-Instruct) and run: pr2 evaluate --evaluator_llm "
-        "Qwen/Qwen2.5-32B-Instruct --backend openai --base-url URL --judge-mode generate --inputs_addr DATA "
-        f"--response_addr {out / 'pr2' / 'responses.json'} --score_addr scores.json"
+        "Training curves of the shipped adapter: "
+        f"{ASSETS / 'reward.png'}, {ASSETS / 'searches.png'} (from {ASSETS / 'metrics.jsonl'}); "
+        "retrain with: pr2 synth --output data/synth --users 300 --seed 0 && pr2 train --config configs/laptop.yaml"
     )
-    echo(f"files: {out / 'pr2'} (responses.json, trajectories.jsonl, scores.json), {out / 'rag'}, {md}, {png}")
+    echo(f"files: {out}")
     seconds = time.perf_counter() - started
     echo(f"done in {seconds:.0f}s")
-    return {"seconds": seconds, "summary": agent.summary, "table": table}
+    return {"seconds": seconds, "rows": rows, "table": text, "shown": shown}

@@ -36,8 +36,14 @@ class CountingGenerator:
 def forced_run(hf_generator, minilm):
     questions = sample_questions("test")[:3]
     counting = CountingGenerator(hf_generator)
-    config = AgentConfig(
-        prefill=FORCED_SEARCH, max_model_len=700, max_turn_tokens=64, max_searches=2, seed=0, temperature=0.7
+    config = AgentConfig(  # mechanics only: the prefill forces the search, the worked example is not needed
+        prefill=FORCED_SEARCH,
+        example_turn=False,
+        max_model_len=500,
+        max_turn_tokens=64,
+        max_searches=2,
+        seed=0,
+        temperature=0.7,
     )
     return questions, counting, run_agent(questions, counting, config, retriever=minilm)
 
@@ -217,8 +223,9 @@ def test_a_turn_that_ends_without_search_or_answer_is_told_to_answer_once_with_a
     (t,) = run_agent([_question()], Scripted(tok, turns), config, retriever=_bm25(), tokenizer=tok)
     assert t.ended == "answer" and t.answer == "Paint them blue." and t.searches == []
     assert t.segments[1].kind == "information" and t.segments[1].text.endswith("<answer>")
-    (t,) = run_agent([_question()], Scripted(tok, [thought, thought]), config, retriever=_bm25(), tokenizer=tok)
-    assert t.ended == "no_answer"  # told once; a second silent stop ends it
+    unforced = replace(config, force_answer=False)  # else the opened <answer> takes whatever comes next
+    (t,) = run_agent([_question()], Scripted(tok, [thought, thought]), unforced, retriever=_bm25(), tokenizer=tok)
+    assert t.ended == "no_answer" and "You ended your turn" in t.segments[1].text  # told once, then it ends
 
 
 def _bm25():

@@ -8,7 +8,11 @@ from pr2.data.io import read_jsonl
 from pr2.errors import PR2Error
 
 PLOTS = {
-    "reward.png": (("reward_mean", "reward"), ("r_minus_r_np", "r - r_np")),
+    "reward.png": (
+        ("reward_mean", "reward"),
+        ("r_minus_r_np", "r - r_np"),
+        ("judged_reward", "judge's part (without a grounding bonus)"),
+    ),
     "searches.png": (("searches_per_trajectory", "searches per trajectory"), ("answer_rate", "answer rate")),
 }
 

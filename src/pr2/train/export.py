@@ -71,7 +71,7 @@ def export_adapter(run_dir: str | Path, output: str | Path, *, rank: int = 32, d
     for name, module in base.named_modules():
         if not isinstance(module, torch.nn.Linear):
             continue
-        delta = trained_params[f"{name}.weight"].detach() - module.weight.detach()
+        delta = trained.get_submodule(name).weight.detach() - module.weight.detach()  # lm_head may be tied
         if delta.abs().max() == 0:
             continue
         b, a, share = _factor(delta, rank)
