@@ -31,20 +31,16 @@ from pr2.retrieval import load_retriever
 ASSETS = Path(__file__).parent / "assets" / "laptop"
 """What `configs/laptop.yaml` trained, shipped: adapter/, metrics.jsonl, reward.png, searches.png, heldout.json."""
 
-# The agent loop configs/laptop.yaml trains with; the untrained model also gets the worked example it needs.
-TRAINED_AGENT = AgentConfig(
-    retriever="minilm",
-    top_k=3,
-    max_searches=3,
-    max_turn_tokens=64,
-    max_model_len=896,
-    item_tokens=40,
-    answer_on_stop=True,
-    example_turn=False,
-    temperature=0.5,
-    top_p=0.9,
-    seed=0,
-)
+
+def _trained_agent() -> AgentConfig:
+    """The agent loop the shipped adapter was trained with (its saved config), sampling as its rollouts did."""
+    saved = json.loads((ASSETS / "train-config.json").read_text(encoding="utf-8"))
+    sampling = {k: saved["trl"][k] for k in ("temperature", "top_p")}
+    return AgentConfig(**{**saved["agent"], **sampling, "seed": 0})
+
+
+TRAINED_AGENT = _trained_agent()
+# The untrained model also gets the worked example it needs.
 UNTRAINED_AGENT = replace(TRAINED_AGENT, example_turn=True)
 RAG = BaselineConfig(method="rag", top_k=3, max_tokens=96, item_tokens=40, retriever="minilm", temperature=0.5)
 NO_PROFILE = replace(RAG, method="none")
@@ -53,7 +49,6 @@ NO_PROFILE = replace(RAG, method="none")
 @dataclass
 class Row:
     name: str
-    answers: dict[str, str]
     fact: object  # ScoreReport
     proxy: object  # ScoreReport
     summary: RunSummary | None = None
@@ -117,23 +112,22 @@ def run_demo(
     fact = build_judge(JudgeConfig(mode="fact"))
     proxy = build_judge(JudgeConfig(mode="embedding", cache_path=str(out / "judge-cache.jsonl")))
 
-    def judged(name: str, answers: dict[str, str], summary=None) -> Row:
-        f = score_and_write(questions, answers, out / name / "scores.json", fact)
-        p = score_and_write(questions, answers, out / name / "scores.proxy.json", proxy)
-        return Row(name, answers, f, p, summary)
+    def judged(name: str, folder: str, answers: dict[str, str], summary=None) -> Row:
+        f = score_and_write(questions, answers, out / folder / "scores.json", fact)
+        p = score_and_write(questions, answers, out / folder / "scores.proxy.json", proxy)
+        return Row(name, f, p, summary)
 
     def fresh(adapter_of) -> dict:  # every demo starts its folders over; the fingerprint says what made them
         policy = model_identity("smollm2", "hf", None, adapter_of)
         return {"fingerprint": {"policy": policy, "data": [q.id for q in questions]}, "overwrite": True}
 
     base = load_generator(GeneratorConfig(model="smollm2"))
-    rows, runs = [], {}
+    rows = []
     for name, config in (("no personalization", NO_PROFILE), ("RAG", RAG)):
         outputs, _ = run_baseline_file(
             questions, out / config.method, base, config, retriever=retriever, progress=False, **fresh(None)
         )
-        rows.append(judged(config.method, {o.id: o.answer for o in outputs}))
-        rows[-1].name = name
+        rows.append(judged(name, config.method, {o.id: o.answer for o in outputs}))
     trained = load_generator(GeneratorConfig(model="smollm2", adapter=str(adapter)))
     for name, folder, generator, config, adapter_of in (
         ("PR² untrained", "pr2-untrained", base, UNTRAINED_AGENT, None),
@@ -142,10 +136,7 @@ def run_demo(
         result = run_agent_file(
             questions, out / folder, generator, config, retriever=retriever, progress=False, **fresh(adapter_of)
         )
-        runs[name] = result
-        row = judged(folder, {t.question_id: t.answer for t in result.trajectories}, result.summary)
-        row.name = name
-        rows.append(row)
+        rows.append(judged(name, folder, {t.question_id: t.answer for t in result.trajectories}, result.summary))
     text = table(rows)
     echo("")
     echo(text)
@@ -155,8 +146,7 @@ def run_demo(
         echo("")
         echo(f"The same four rows on all {full['users']} held-out users, shipped with the adapter ({full['command']}):")
         echo(full["table"])
-    trained_rows = runs["PR² trained"]
-    shown = _shown(trained_rows.trajectories, questions, rows[-1].fact)
+    shown = _shown(result.trajectories, questions, rows[-1].fact)  # the last run: PR² trained
     echo("")
     if shown is None:
         echo("No trained trajectory here searched twice and answered; see pr2-trained/trajectories.jsonl.")
