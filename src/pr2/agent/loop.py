@@ -107,10 +107,15 @@ def run_agent(
 def _run_batch(questions, generator, tokenizer, retriever, config: AgentConfig, timings: LoopTimings):
     began = time.perf_counter()
     token_in = hasattr(generator, "encode_prompt")
+    # Keys and values kept between an episode's turns, where the back end can (hf): each token prefilled once.
+    turn_cache = generator.turn_cache() if config.reuse_kv and hasattr(generator, "turn_cache") else None
     episodes = []
+    indexes: dict[str, ProfileIndex] = {}  # a GRPO group repeats its question: its profile is encoded once
     for q in questions:
         t0 = time.perf_counter()
-        index = ProfileIndex(candidate_pool(q, config.candidate_pool, retriever), retriever)  # this user's only
+        if q.id not in indexes:
+            indexes[q.id] = ProfileIndex(candidate_pool(q, config.candidate_pool, retriever), retriever)
+        index = indexes[q.id]  # this user's only
         timings.retrieval += time.perf_counter() - t0
         prompt = episode_prompt_ids(q.question, config, tokenizer)
         if len(prompt) >= config.max_model_len - 1:  # else every episode ends before its first token, silently
@@ -152,7 +157,11 @@ def _run_batch(questions, generator, tokenizer, retriever, config: AgentConfig, 
                 logprobs=True,
             )
             t0 = time.perf_counter()
-            completions = generator.generate(prompts, params)
+            if turn_cache is not None:
+                keys = [id(e) for e in group]
+                completions = generator.generate(prompts, params, turn_cache=turn_cache, keys=keys)
+            else:
+                completions = generator.generate(prompts, params)
             timings.generation += time.perf_counter() - t0
             for e, c in zip(group, completions, strict=True):
                 t0 = time.perf_counter()

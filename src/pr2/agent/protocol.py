@@ -49,6 +49,10 @@ class AgentConfig:
     """Seed for sampling."""
     batch_size: int = 16
     """Questions advanced together; each turn is one generate call over the unfinished ones."""
+    reuse_kv: bool = True
+    """Each episode continues from the keys and values of its earlier turns (back ends that can: hf with a
+    full-attention model), so every token is prefilled once; False re-encodes the whole episode every turn (the
+    reference path, kept for benchmarks/agent_speed.py). Trajectories are the same either way at temperature 0."""
     think_open: str = "<think>"
     think_close: str = "</think>"
     search_open: str = "<search>"

@@ -1,4 +1,8 @@
-"""transformers in process: batched, left-padded generation; stop strings; CUDA bf16 or CPU fp32; LoRA adapters."""
+"""transformers in process: batched, left-padded generation; stop strings; CUDA bf16, CPU fp32 or bf16; LoRA adapters.
+
+Multi-turn callers (the agent loop) pass a `TurnCache` so that each episode continues from its own keys and values
+(generation/turn_cache.py); single-turn calls take transformers' `generate`.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,39 @@ from pr2.errors import PR2Error, first_line
 from pr2.generation.base import Completion, Prompt, SamplingParams
 from pr2.generation.chat import encode_prompt
 from pr2.generation.finish import end_of_turn_ids, finish_ids
+from pr2.generation.turn_cache import TurnCache, generate_continued, supports_turn_cache
 
 log = logging.getLogger(__name__)
+
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU multiplies bf16 in hardware (AVX512-BF16 or AMX on x86; torch's own check)."""
+    check = getattr(torch.backends.mkldnn, "is_bf16_supported", None)
+    if check is not None:
+        try:
+            return bool(check())
+        except Exception:  # an old build without the probe
+            pass
+    try:
+        flags = open("/proc/cpuinfo", encoding="utf-8").read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_dtype(dtype: str | None, device: str) -> str:
+    """The dtype name a model runs in: `auto` (or None) is bf16 on CUDA and on CPUs with native bf16, else fp32."""
+    if dtype not in (None, "auto", *DTYPES):
+        raise PR2Error(f"unknown dtype {dtype!r}; choose from auto, {', '.join(DTYPES)}")
+    if dtype in DTYPES:
+        return dtype
+    if device.startswith("cuda"):
+        return "bf16"
+    if dtype == "auto" and cpu_has_native_bf16():
+        return "bf16"
+    return "fp32"
 
 
 def load_hf_model(
@@ -28,9 +63,10 @@ def load_hf_model(
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    torch_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}.get(
-        dtype or ("bf16" if device.startswith("cuda") else "fp32")
-    )
+    chosen = resolve_dtype(dtype, device)
+    if dtype == "auto":
+        log.info("model %s runs in %s on %s (--dtype auto)", name, chosen, device)
+    torch_dtype = DTYPES[chosen]
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code, cache_dir=cache_dir)
         model = AutoModelForCausalLM.from_pretrained(
@@ -74,6 +110,16 @@ class HFGenerator:
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         self.eos_ids = end_of_turn_ids(tokenizer, model.generation_config)
+        self.keeps_turns = supports_turn_cache(model)
+
+    @property
+    def dtype_name(self) -> str:
+        dtype = next(self.model.parameters()).dtype
+        return next((name for name, d in DTYPES.items() if d == dtype), str(dtype))
+
+    def turn_cache(self) -> TurnCache | None:
+        """A store for multi-turn callers, or None where this model cannot continue a cache (sliding windows)."""
+        return TurnCache() if self.keeps_turns else None
 
     @property
     def device(self) -> torch.device:
@@ -90,8 +136,16 @@ class HFGenerator:
         return ids, mask
 
     @torch.inference_mode()
-    def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[Completion]:
+    def generate(
+        self, prompts: Sequence[Prompt], params: SamplingParams, *, turn_cache: TurnCache | None = None, keys=None
+    ) -> list[Completion]:
+        """`turn_cache` and `keys` (one per prompt): continue each prompt from what the cache holds for its key
+        (every token prefilled once across turns), the whole list in one batch."""
         encoded = [self.encode_prompt(p) for p in prompts]
+        if turn_cache is not None and params.n == 1:
+            return generate_continued(
+                self.model, self.tokenizer, encoded, keys, params, turn_cache, frozenset(self.eos_ids)
+            )
         out: list[Completion] = []
         if params.seed is not None:
             torch.manual_seed(params.seed)

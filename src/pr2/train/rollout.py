@@ -47,10 +47,15 @@ class PolicyGenerator:
         finally:
             model.train(was_training)
 
-    def generate(self, prompts, params: SamplingParams) -> list[Completion]:
+    def turn_cache(self):
+        with self._model() as model:
+            return HFGenerator(model, self.tokenizer, model_name="policy").turn_cache()
+
+    def generate(self, prompts, params: SamplingParams, **turns) -> list[Completion]:
+        """`**turns`: the agent loop's `turn_cache` and `keys` (see HFGenerator.generate)."""
         with self._model() as model:
             return HFGenerator(model, self.tokenizer, model_name="policy", batch_size=len(prompts)).generate(
-                prompts, params
+                prompts, params, **turns
             )
 
 

@@ -1,0 +1,292 @@
+"""Multi-turn decoding that prefills each token once: an episode's keys and values are kept between its turns.
+
+The agent loop calls the back end once per turn with the whole episode so far (prompt, earlier turns, inserted
+information). `generate(..., turn_cache=TurnCache(), keys=...)` finds what each row already has cached (the
+longest common prefix with what it held after its previous turn), feeds only the rest, and decodes with a plain
+token loop over one batched cache: rows that reach their end leave the batch (their keys and values are kept for
+their next turn), so a finished row stops costing compute.
+
+Why a hand-written loop and not `model.generate(past_key_values=...)`: `generate` takes one cache for a batch that
+must share its past, while here every row has its own past length and its own new text (a different number of
+inserted tokens per row), and it decodes every row to the longest one's end. The batched cache below holds each row
+right-aligned with holes (padding between its past and its new chunk); the 2D attention mask and explicit
+position ids tell the model which positions are real, so each row sees exactly its own tokens at their positions.
+
+Measured in benchmarks/agent_speed.py; held to the reference path by tests/generation/test_turn_cache.py (same
+tokens at temperature 0 in fp32).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from pr2.generation.base import Completion, SamplingParams
+from pr2.generation.finish import finish_ids, first_stop
+
+log = logging.getLogger(__name__)
+
+# A stop string ends within the last few tokens of what was decoded; decoding only that tail each step keeps the
+# check O(1) per token (every stop tag pr2 uses is under 12 characters, every token at least one).
+_STOP_TAIL_TOKENS = 16
+
+
+@dataclass
+class _Entry:
+    ids: list[int]
+    """The tokens whose keys and values are held, in order (everything fed to the model so far)."""
+    kv: list[tuple[torch.Tensor, torch.Tensor]]
+    """Per layer: keys and values of this row alone, (heads, len(ids), head_dim), no padding."""
+
+
+class TurnCache:
+    """Each episode's keys and values between its turns, by the caller's key (the agent loop: one per episode).
+
+    Owned by the caller: dropped with it, so a batch of episodes frees its memory when the batch ends.
+    """
+
+    def __init__(self) -> None:
+        self.entries: dict[Hashable, _Entry] = {}
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def cached_tokens(self) -> int:
+        return sum(len(e.ids) for e in self.entries.values())
+
+
+def supports_turn_cache(model) -> bool:
+    """Full-attention decoders only: a sliding-window layer (Gemma-2) keeps a bounded window that the holes in the
+    batched cache would misplace, so such models take the reference path."""
+    config = model.config.get_text_config(decoder=True) if hasattr(model.config, "get_text_config") else model.config
+    types = getattr(config, "layer_types", None)
+    if types is not None:
+        return all(t == "full_attention" for t in types)
+    return not getattr(config, "sliding_window", None) or not getattr(config, "use_sliding_window", True)
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def sample_tokens(logits: torch.Tensor, params: SamplingParams) -> torch.Tensor:
+    """One token per row: argmax at temperature 0, else temperature then nucleus (top_p) sampling."""
+    if params.temperature <= 0:
+        return logits.argmax(dim=-1)
+    probs = torch.softmax(logits / params.temperature, dim=-1)
+    if params.top_p >= 1.0:
+        return _race(probs)
+    # The nucleus is almost always within the few hundred most likely tokens: a top-k finds them without sorting
+    # the whole vocabulary (the full sort took a quarter of a CPU decoding step); rows whose nucleus is wider take
+    # the full sort. Either way the kept set is exactly the nucleus.
+    k = min(_NUCLEUS_CANDIDATES, probs.shape[-1])
+    top, order = probs.topk(k, dim=-1)
+    if k < probs.shape[-1] and bool((top.sum(dim=-1) < params.top_p).any()):
+        top, order = probs.sort(dim=-1, descending=True)
+    outside = top.cumsum(dim=-1) - top > params.top_p  # always keeps the most likely token
+    choice = _race(top.masked_fill(outside, 0.0))
+    return order.gather(-1, choice[:, None]).squeeze(-1)
+
+
+_NUCLEUS_CANDIDATES = 256
+
+
+def _race(weights: torch.Tensor) -> torch.Tensor:
+    """One index per row drawn in proportion to `weights` (unnormalised): the exponential race, argmax of w / E with
+    E ~ Exp(1), the same law as `multinomial` at a fraction of its cost on a CPU."""
+    noise = torch.empty_like(weights).exponential_()
+    return (weights / noise).argmax(dim=-1)
+
+
+def _growing_layer_class():
+    from transformers.cache_utils import DynamicLayer
+
+    class GrowingLayer(DynamicLayer):
+        """A DynamicLayer that writes each new token into room reserved ahead instead of concatenating: the
+        concatenation copied the whole cache at every decoded token (a tenth of a CPU decoding step at 600 tokens
+        of context)."""
+
+        def __init__(self, reserve: int) -> None:
+            self._k = self._v = None
+            self._n = 0
+            super().__init__()
+            self.reserve = reserve
+
+        @property
+        def keys(self):
+            return None if self._k is None else self._k[:, :, : self._n]
+
+        @keys.setter
+        def keys(self, value):  # DynamicLayer's own methods (select, crop, reset) assign whole tensors
+            self._k = value if value is not None and value.dim() == 4 else None
+            self._n = 0 if self._k is None else self._k.shape[-2]
+
+        @property
+        def values(self):
+            return None if self._v is None else self._v[:, :, : self._n]
+
+        @values.setter
+        def values(self, value):
+            self._v = value if value is not None and value.dim() == 4 else None
+
+        def update(self, key_states, value_states, *args, **kwargs):
+            if not self.is_initialized:
+                self.lazy_initialization(key_states, value_states)
+            new = key_states.shape[-2]
+            if self._k is None or self._n + new > self._k.shape[-2]:
+                b, h, _, d = key_states.shape
+                room = self._n + new + self.reserve
+                k, v = key_states.new_empty((b, h, room, d)), value_states.new_empty((b, h, room, d))
+                if self._n:
+                    k[:, :, : self._n], v[:, :, : self._n] = self._k[:, :, : self._n], self._v[:, :, : self._n]
+                self._k, self._v = k, v
+            self._k[:, :, self._n : self._n + new] = key_states
+            self._v[:, :, self._n : self._n + new] = value_states
+            self._n += new
+            return self.keys, self.values
+
+    return GrowingLayer
+
+
+class _Batch:
+    """The rows decoding together: a DynamicCache with holes, its attention mask and each row's next position."""
+
+    def __init__(self, model, cache, mask: torch.Tensor, next_pos: torch.Tensor, rows: list[int]) -> None:
+        self.model, self.cache, self.mask, self.next_pos, self.rows = model, cache, mask, next_pos, rows
+
+    def row_kv(self, j: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Row j's keys and values without its holes (copies: the batch may be cut down afterwards)."""
+        real = self.mask[j].bool()
+        return [(layer.keys[j][:, real].clone(), layer.values[j][:, real].clone()) for layer in self.cache.layers]
+
+    def keep(self, js: list[int]) -> None:
+        index = torch.tensor(js, device=self.mask.device)
+        self.cache.batch_select_indices(index)
+        self.mask, self.next_pos = self.mask[index], self.next_pos[index]
+        self.rows = [self.rows[j] for j in js]
+
+
+def _assemble(model, pasts, keeps: list[int], chunks: list[list[int]], pad_id: int, reserve: int):
+    """The first forward's inputs: every row's kept past right-aligned in one cache, its new tokens right-aligned in
+    one chunk, holes masked."""
+    from transformers import DynamicCache
+
+    device = next(model.parameters()).device
+    b = len(chunks)
+    width_past, width_new = max(keeps), max(len(c) for c in chunks)
+    config = model.config.get_text_config(decoder=True) if hasattr(model.config, "get_text_config") else model.config
+    cache = DynamicCache()
+    layer_class = _growing_layer_class()
+    cache.layers = [layer_class(reserve + width_new) for _ in range(config.num_hidden_layers)]
+    if width_past:
+        first = next(p for p, k in zip(pasts, keeps, strict=True) if k)
+        for layer, (k0, v0) in enumerate(first.kv):
+            keys = k0.new_zeros((b, k0.shape[0], width_past, k0.shape[2]))
+            values = v0.new_zeros((b, v0.shape[0], width_past, v0.shape[2]))
+            for i, (past, keep) in enumerate(zip(pasts, keeps, strict=True)):
+                if keep:
+                    keys[i, :, width_past - keep :] = past.kv[layer][0][:, :keep]
+                    values[i, :, width_past - keep :] = past.kv[layer][1][:, :keep]
+            cache.layers[layer].update(keys, values)
+    mask = torch.zeros((b, width_past + width_new), dtype=torch.long, device=device)
+    ids = torch.full((b, width_new), pad_id, dtype=torch.long, device=device)
+    pos = torch.ones((b, width_new), dtype=torch.long, device=device)
+    for i, (keep, chunk) in enumerate(zip(keeps, chunks, strict=True)):
+        mask[i, width_past - keep : width_past] = 1
+        mask[i, width_past + width_new - len(chunk) :] = 1
+        ids[i, width_new - len(chunk) :] = torch.tensor(chunk, device=device)
+        pos[i, width_new - len(chunk) :] = torch.arange(keep, keep + len(chunk), device=device)
+    next_pos = torch.tensor([k + len(c) for k, c in zip(keeps, chunks, strict=True)], device=device)
+    return cache, mask, ids, pos, next_pos
+
+
+@torch.inference_mode()
+def generate_continued(
+    model,
+    tokenizer,
+    rows: list[list[int]],
+    keys: Sequence[Hashable],
+    params: SamplingParams,
+    store: TurnCache,
+    end_ids: frozenset[int],
+) -> list[Completion]:
+    """Continue each row from what `store` holds for its key; afterwards `store` holds each row's new state."""
+    if params.max_tokens <= 0:
+        return [Completion("", [], [] if params.logprobs else None, "length") for _ in rows]
+    pasts, keeps, chunks = [], [], []
+    for row, key in zip(rows, keys, strict=True):
+        past = store.entries.pop(key, None)
+        keep = 0 if past is None else min(_common_prefix(past.ids, row), len(row) - 1)  # the last token is fed
+        pasts.append(past)
+        keeps.append(keep)
+        chunks.append(row[keep:])
+    cache, mask, ids, pos, next_pos = _assemble(
+        model, pasts, keeps, chunks, tokenizer.pad_token_id, params.max_tokens + 1
+    )
+    del pasts
+    batch = _Batch(model, cache, mask, next_pos, list(range(len(rows))))
+    generated: list[list[int]] = [[] for _ in rows]
+    logprobs: list[list[float]] = [[] for _ in rows]
+    fed: list[list[int]] = [list(r) for r in rows]  # what each row's cache holds (plus what is fed next)
+    finished_unpruned: list[int] = []  # batch positions of rows that are done but still in the batch
+    done = [False] * len(rows)
+    if params.seed is not None:
+        torch.manual_seed(params.seed)
+    scale = params.temperature if params.temperature > 0 else 1.0
+    for _ in range(params.max_tokens):
+        out = model(
+            input_ids=ids, attention_mask=batch.mask, position_ids=pos, cache=batch.cache, use_cache=True,
+            logits_to_keep=1,
+        )  # fmt: skip
+        logits = out.logits[:, -1, :].float()
+        tokens = sample_tokens(logits, params)
+        token_lps = None
+        if params.logprobs:
+            token_lps = torch.log_softmax(logits / scale, dim=-1).gather(-1, tokens[:, None]).squeeze(-1).tolist()
+        tokens_list = tokens.tolist()
+        for j, r in enumerate(batch.rows):
+            if done[r]:
+                continue
+            generated[r].append(tokens_list[j])
+            if token_lps is not None:
+                logprobs[r].append(token_lps[j])
+            if _row_ends(generated[r], tokenizer, end_ids, params):
+                done[r] = True
+                store.entries[keys[r]] = _Entry(fed[r], batch.row_kv(j))  # all but the token just sampled
+                finished_unpruned.append(j)
+            else:
+                fed[r].append(tokens_list[j])
+        if all(done):
+            break
+        # Finished rows leave the batch once they are a quarter of it: cutting the cache copies it, so cutting at
+        # every single finish would cost more than the few wasted row-steps it saves.
+        if finished_unpruned and len(finished_unpruned) * 4 >= len(batch.rows):
+            staying = [j for j in range(len(batch.rows)) if j not in set(finished_unpruned)]
+            batch.keep(staying)
+            tokens = tokens[torch.tensor(staying, device=tokens.device)]
+            finished_unpruned = []
+        one = torch.ones((len(batch.rows), 1), dtype=batch.mask.dtype, device=batch.mask.device)
+        batch.mask = torch.cat([batch.mask, one], dim=1)
+        ids, pos = tokens[:, None], batch.next_pos[:, None]
+        batch.next_pos = batch.next_pos + 1
+    return [
+        finish_ids(g, tokenizer=tokenizer, end_ids=end_ids, stop=params.stop, logprobs=lp if params.logprobs else None)
+        for g, lp in zip(generated, logprobs, strict=True)
+    ]
+
+
+def _row_ends(generated: list[int], tokenizer, end_ids: frozenset[int], params: SamplingParams) -> bool:
+    if generated[-1] in end_ids:
+        return True
+    if params.stop:
+        tail = tokenizer.decode(generated[-_STOP_TAIL_TOKENS:], skip_special_tokens=True)
+        if first_stop(tail, params.stop) is not None:
+            return True
+    return len(generated) >= params.max_tokens
