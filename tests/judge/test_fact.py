@@ -47,3 +47,29 @@ def test_an_aspect_without_a_fact_is_a_one_line_error():
     q.rubric_aspects.append(Aspect("plain aspect", "", ""))
     with pytest.raises(PR2Error, match="aspect 'plain aspect' carries no fact"):
         score_questions([q], {"u1": "vegan"}, build_judge(JudgeConfig(mode="fact")))
+
+
+def catalogue_question(*facts) -> Question:
+    """Aspects whose facet is in the pr2 synth catalogue: the judge knows that facet's other values."""
+    q = question(*(phrases for _, phrases in facts))
+    for aspect, (facet, _) in zip(q.rubric_aspects, facts, strict=True):
+        aspect.extra["fact"]["facet"] = facet
+    return q
+
+
+@pytest.mark.parametrize(
+    ("answer", "scores"),
+    [
+        ("Since you are vegan, keep it under 20 dollars.", [2.0, 2.0]),
+        ("Vegan or vegetarian or halal: pick what suits you. Under 20 dollars.", [0.0, 2.0]),  # a list of diets
+        ("A vegan stew; budget 20 dollars, or 25 euros if you can.", [2.0, 0.0]),  # two budgets: a guess
+        ("A vegan stew for 120 dollars.", [2.0, 0.0]),  # near miss: 120 is not 20, and 120 is another value
+        ("A vegan stew for $20.", [2.0, 2.0]),  # the same value in its other form
+        ("A plant-based stew, nut-free for your guests, 20 dollars.", [0.0, 2.0]),  # another diet named too
+        ("Eat well and spend wisely.", [0.0, 0.0]),  # generic advice
+    ],
+)
+def test_naming_other_values_of_the_same_facet_scores_nothing(answer, scores):
+    q = catalogue_question(("diet", ("vegan", "plant-based")), ("budget", ("20 dollars", "$20")))
+    report = score_questions([q], {"u1": answer}, build_judge(JudgeConfig(mode="fact")))
+    assert [d["score"] for d in report.per_question[0]["details"]] == scores

@@ -39,6 +39,13 @@ class Facet:
     """Values: the first phrase goes in the post; any of them in an answer states the fact."""
 
 
+def _amounts(amounts, currencies) -> tuple[tuple[str, ...], ...]:
+    """Budget values: every amount in every currency, in words and with its sign ("35 dollars", "$35")."""
+    return tuple((f"{n} {word}", f"{sign}{n}") for word, sign in currencies for n in amounts)
+
+
+# Each value's phrases are specific to it: no phrase is an everyday word, and none contains another value's phrase
+# (tests/data/test_synth.py checks both), so an answer states one value or lists several, never one by accident.
 FACETS = (
     Facet(
         "diet",
@@ -50,16 +57,20 @@ FACETS = (
             "Airports are the worst when you keep a strict {value} diet.",
         ),
         (
-            ("vegetarian", "no meat", "meat-free"),
-            ("vegan", "plant-based", "no animal products"),
-            ("gluten-free", "no gluten", "coeliac", "celiac"),
-            ("dairy-free", "lactose", "no dairy"),
+            ("vegetarian", "meat-free"),
+            ("vegan", "plant-based"),
+            ("gluten-free", "coeliac", "celiac"),
+            ("dairy-free", "lactose-free", "lactose intolerant"),
             ("halal",),
-            ("keto", "low-carb", "low carb"),
-            ("pescatarian", "fish but no meat"),
-            ("nut-free", "nut allergy", "no nuts"),
-            ("low-sodium", "low salt", "no salt"),
+            ("keto", "ketogenic"),
+            ("pescatarian",),
+            ("nut allergy", "nut-free"),
+            ("low-sodium",),
             ("kosher",),
+            ("paleo",),
+            ("low-FODMAP", "fodmap"),
+            ("shellfish allergy",),
+            ("egg allergy", "egg-free"),
         ),
     ),
     Facet(
@@ -71,16 +82,7 @@ FACETS = (
             "I keep a spreadsheet and my spending budget for hobbies is {value}.",
             "After rent my budget leaves about {value} to spend on fun things.",
         ),
-        (
-            ("20 dollars", "$20", "twenty dollars"),
-            ("50 euros", "€50", "fifty euros"),
-            ("100 pounds", "£100", "a hundred pounds"),
-            ("30 dollars", "$30", "thirty dollars"),
-            ("200 dollars", "$200", "two hundred dollars"),
-            ("15 euros", "€15", "fifteen euros"),
-            ("75 dollars", "$75", "seventy-five dollars"),
-            ("40 pounds", "£40", "forty pounds"),
-        ),
+        _amounts((15, 20, 25, 30, 35, 40, 45, 60, 70, 80, 90, 120, 150, 250), (("dollars", "$"), ("euros", "€"))),
     ),
     Facet(
         "schedule",
@@ -91,12 +93,18 @@ FACETS = (
             "New job, new schedule: {value}. My sleep is still adjusting.",
         ),
         (
-            ("night shifts", "nights", "overnight"),
-            ("weekends only", "only on weekends", "saturdays and sundays"),
-            ("early mornings before 7", "before 7", "early morning"),
-            ("evenings after 9 pm", "after 9", "late evening"),
-            ("Fridays off", "friday", "four-day week"),
-            ("split shifts", "lunchtime break", "midday"),
+            ("night shifts", "night shift"),
+            ("weekends only", "only on weekends"),
+            ("early mornings before 7 am", "before 7 am"),
+            ("evenings after 9 pm", "after 9 pm"),
+            ("Fridays off", "four-day week"),
+            ("split shifts",),
+            ("rotating shifts", "rotating rota"),
+            ("on call every other week", "on call"),
+            ("12-hour hospital shifts", "12-hour shifts", "twelve-hour shifts"),
+            ("school hours only", "school hours"),
+            ("two part-time jobs", "two jobs"),
+            ("away for work three weeks a month", "three weeks a month"),
         ),
     ),
     Facet(
@@ -108,13 +116,20 @@ FACETS = (
             "Physio appointment again. My {value} health issue flares up when I overdo it.",
         ),
         (
-            ("a bad left knee", "knee", "low-impact"),
-            ("asthma", "inhaler", "breathing"),
-            ("lower back pain", "back pain", "lower back"),
-            ("migraines", "migraine", "headaches"),
-            ("a healing broken wrist", "wrist", "broken wrist"),
-            ("type 2 diabetes", "diabetes", "blood sugar"),
-            ("a heart condition", "heart", "cardiac"),
+            ("a bad left knee", "bad left knee", "knee injury"),
+            ("asthma", "inhaler"),
+            ("lower back pain",),
+            ("migraines", "migraine"),
+            ("a healing broken wrist", "broken wrist"),
+            ("type 2 diabetes", "diabetic"),
+            ("a heart condition", "heart condition", "cardiac"),
+            ("tinnitus",),
+            ("vertigo",),
+            ("arthritis in my hands", "arthritis"),
+            ("a torn rotator cuff", "rotator cuff"),
+            ("sciatica",),
+            ("epilepsy", "epileptic"),
+            ("a hip replacement", "hip replacement"),
         ),
     ),
     Facet(
@@ -126,12 +141,18 @@ FACETS = (
             "Living with {value} means the household never has a quiet hour.",
         ),
         (
-            ("twin toddlers", "toddlers", "twins"),
-            ("my elderly father", "father", "elderly parent"),
-            ("three roommates", "roommates", "flatmates"),
-            ("a newborn", "newborn", "baby"),
-            ("two large dogs", "dogs", "dog"),
-            ("a partner who works nights", "partner", "works nights"),
+            ("twin toddlers",),
+            ("my elderly father", "elderly father"),
+            ("three roommates", "three flatmates"),
+            ("a newborn", "newborn"),
+            ("two large dogs",),
+            ("a partner who works nights", "partner who works nights"),
+            ("a teenage son", "teenage son"),
+            ("three cats",),
+            ("my disabled sister", "disabled sister"),
+            ("a foster child", "foster child"),
+            ("a parrot", "parrot"),
+            ("my in-laws", "in-laws"),
         ),
     ),
     Facet(
@@ -143,12 +164,20 @@ FACETS = (
             "Moved to {value} last spring; the local climate took some getting used to.",
         ),
         (
-            ("northern Norway", "norway", "arctic"),
-            ("Phoenix, Arizona", "phoenix", "arizona", "desert"),
-            ("Singapore", "singapore", "tropical"),
-            ("rural Scotland", "scotland", "rural"),
-            ("a houseboat in Amsterdam", "houseboat", "amsterdam"),
-            ("the mountains of Colorado", "colorado", "altitude"),
+            ("northern Norway", "norway"),
+            ("Phoenix, Arizona", "phoenix", "arizona"),
+            ("Singapore",),
+            ("rural Scotland", "scotland"),
+            ("a houseboat in Amsterdam", "amsterdam"),
+            ("the mountains of Colorado", "colorado"),
+            ("Reykjavik", "iceland"),
+            ("Mumbai",),
+            ("Dubai",),
+            ("Anchorage, Alaska", "anchorage", "alaska"),
+            ("Helsinki", "finland"),
+            ("Cape Town",),
+            ("Hong Kong",),
+            ("Montreal", "quebec"),
         ),
     ),
     Facet(
@@ -160,11 +189,17 @@ FACETS = (
             "Still no extra room: {value}. Every square metre of space counts.",
         ),
         (
-            ("a studio with no oven", "no oven", "studio"),
-            ("a third-floor walk-up with no lift", "walk-up", "stairs", "no lift"),
-            ("a shared room in a dorm", "dorm", "shared room"),
-            ("a tiny balcony and no garden", "balcony", "no garden"),
-            ("a garage I turned into a workshop", "garage", "workshop"),
+            ("a studio with no oven", "studio with no oven", "no oven"),
+            ("a third-floor walk-up with no lift", "walk-up", "no lift"),
+            ("a shared room in a dorm", "dorm room", "shared room"),
+            ("a tiny balcony and no garden", "tiny balcony"),
+            ("a garage I turned into a workshop", "garage workshop", "converted garage"),
+            ("a camper van", "camper van"),
+            ("a basement flat with no windows", "basement flat"),
+            ("a static caravan", "static caravan", "caravan"),
+            ("a narrowboat", "narrowboat"),
+            ("a loft with thin walls", "thin walls"),
+            ("a tiny house on wheels", "tiny house"),
         ),
     ),
     Facet(
@@ -176,13 +211,24 @@ FACETS = (
             "People assume more experience than I have; honestly, {value}.",
         ),
         (
-            ("a complete beginner", "beginner", "starting from scratch"),
-            ("ten years in, fairly advanced", "advanced", "ten years"),
-            ("I dropped it for a decade and I'm restarting", "restarting", "returning"),
-            ("self-taught from videos", "self-taught", "videos"),
+            ("a complete beginner", "complete beginner"),
+            ("ten years in and fairly advanced", "ten years in", "fairly advanced"),
+            ("restarting after a decade away", "restarting after a decade"),
+            ("self-taught from videos", "self-taught"),
+            ("I took lessons as a child", "lessons as a child"),
+            ("semi-professional", "semi-pro"),
+            ("only two months in", "two months in"),
+            ("I only know the basics from school", "basics from school"),
+            ("intermediate but stuck on a plateau", "stuck on a plateau"),
+            ("I used to teach it", "used to teach it"),
         ),
     ),
 )
+
+HELDOUT_VALUE_SHARE = 0.4
+"""The share of each facet's values that only held-out (validation and test) users have; training users have the
+rest. A held-out user's facts therefore appear in no training profile or aspect: what is there cannot be memorised,
+only how to find it (facet words and post shapes recur in every split)."""
 
 
 @dataclass(frozen=True)
@@ -402,7 +448,25 @@ def _facet(name: str) -> Facet:
     return next(f for f in FACETS if f.name == name)
 
 
-def make_user(index: int, rng: random.Random, config: SynthConfig) -> Question:
+def facet_of(name: str) -> Facet | None:
+    """The catalogue's facet of that name (the fact judge reads every value of it), or None."""
+    return next((f for f in FACETS if f.name == name), None)
+
+
+def value_pools(seed: int) -> dict[str, dict[str, tuple[tuple[str, ...], ...]]]:
+    """Each facet's values split in two, by the benchmark's seed: {"train": {facet: values}, "heldout": {...}}."""
+    rng = random.Random(f"values-{seed}")
+    pools: dict[str, dict] = {"train": {}, "heldout": {}}
+    for facet in FACETS:
+        values = list(facet.values)
+        rng.shuffle(values)
+        held = max(2, round(HELDOUT_VALUE_SHARE * len(values)))
+        pools["heldout"][facet.name], pools["train"][facet.name] = tuple(values[:held]), tuple(values[held:])
+    return pools
+
+
+def make_user(index: int, rng: random.Random, config: SynthConfig, values: dict | None = None) -> Question:
+    """One user; `values` (facet -> values) is the pool of their split (default: every value)."""
     topic = TOPICS[index % len(TOPICS)]
     k = rng.randint(config.min_aspects, min(config.max_aspects, len(topic.facets)))
     facets = rng.sample(topic.facets, k)
@@ -412,7 +476,7 @@ def make_user(index: int, rng: random.Random, config: SynthConfig) -> Question:
     facts = []
     for name in facets:
         facet = _facet(name)
-        value = rng.choice(facet.values)
+        value = rng.choice((values or {}).get(name) or facet.values)
         pid = f"{qid}-{facet.name}"
         profile.append(ProfileItem(pid, rng.choice(facet.posts).format(value=value[0])))
         facts.append(f"{facet.name}: {value[0]}")
@@ -435,22 +499,72 @@ def make_user(index: int, rng: random.Random, config: SynthConfig) -> Question:
     )
 
 
+def check_config(config: SynthConfig) -> None:
+    """A one-line error for settings that cannot make every split (each needs at least one user per topic's turn)."""
+    from pr2.errors import PR2Error
+
+    if config.users < len(SPLIT_SHARES) * 5:
+        raise PR2Error(
+            f"pr2 synth: --users {config.users} cannot make the train/validation/test splits "
+            f"(shares {', '.join(f'{s} {share:.0%}' for s, share in SPLIT_SHARES)}); give at least "
+            f"{len(SPLIT_SHARES) * 5}"
+        )
+    if not 1 <= config.min_aspects <= config.max_aspects:
+        raise PR2Error(
+            f"pr2 synth: aspects per user must satisfy 1 <= min ({config.min_aspects}) <= max ({config.max_aspects})"
+        )
+    if not 0 <= config.min_distractors <= config.max_distractors:
+        raise PR2Error(
+            f"pr2 synth: distractors per user must satisfy 0 <= min ({config.min_distractors}) <= max "
+            f"({config.max_distractors})"
+        )
+
+
 def generate(config: SynthConfig) -> dict[str, list[Question]]:
-    """Users split 60/20/20 into train/validation/test (every user in exactly one split)."""
+    """Users split 60/20/20 into train/validation/test (every user in exactly one split); training users take their
+    facts from the training half of each facet's values, validation and test users from the held-out half."""
+    check_config(config)
     rng = random.Random(config.seed)
-    users = [make_user(i, rng, config) for i in range(config.users)]
+    pools = value_pools(config.seed)
     order = list(range(config.users))
     rng.shuffle(order)
-    splits: dict[str, list[Question]] = {}
+    split_of: dict[int, str] = {}
     start = 0
     for i, (split, share) in enumerate(SPLIT_SHARES):
         end = config.users if i == len(SPLIT_SHARES) - 1 else start + round(share * config.users)
-        chosen = sorted(order[start:end])
-        splits[split] = [users[j] for j in chosen]
-        for q in splits[split]:
-            q.split = split
+        split_of.update((j, split) for j in order[start:end])
         start = end
+    splits: dict[str, list[Question]] = {split: [] for split, _ in SPLIT_SHARES}
+    for j in range(config.users):
+        split = split_of[j]
+        q = make_user(j, rng, config, pools["train" if split == "train" else "heldout"])
+        q.split = split
+        splits[split].append(q)
+    problems = filler_leaks([q for qs in splits.values() for q in qs])
+    if problems:  # a catalogue edit that lets a distractor state a fact: never ship such a benchmark
+        raise AssertionError(f"pr2 synth: {len(problems)} posts that should state no fact do: {problems[:3]}")
     return splits
+
+
+def filler_leaks(questions: Sequence[Question]) -> list[tuple[str, str, str]]:
+    """(question id, post id, phrase) for every distractor or on-theme post that states a fact phrase of any facet
+    (whole words, as the fact judge reads them): such a post would hand out facts that need no search."""
+    import re
+
+    pattern = re.compile(
+        "|".join(
+            r"(?<!\w)" + re.escape(p.lower()) + r"(?!\w)" for facet in FACETS for value in facet.values for p in value
+        )
+    )
+    found = []
+    for q in questions:
+        facts = {a.extra.get("fact", {}).get("post") for a in q.rubric_aspects}
+        for post in q.profile:
+            if post.id not in facts:
+                m = pattern.search(post.text.lower())
+                if m:
+                    found.append((q.id, post.id, m.group(0)))
+    return found
 
 
 def write_benchmark(config: SynthConfig, output: str | Path) -> list[Path]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -55,7 +56,10 @@ class JudgeConfig:
     cache_path: str | None = None
     """JSONL file of judgements keyed by the exact judge input (resume; never judge a pair twice)."""
     flush_every: int = 256
-    """Pairs judged per round trip to the cache: a killed evaluation loses at most this many judgements."""
+    """Most pairs judged per round trip to the cache: a killed evaluation loses at most this many judgements."""
+    flush_seconds: float = 5.0
+    """Chunks are sized so that each takes about this long (the first is 16 pairs, the next follow the measured
+    rate), so a slow in-process judge reaches the cache every few seconds and a fast server still gets big chunks."""
 
 
 TEXT_FIELDS = ("question", "details", "response", "aspect", "reason", "evidence")
@@ -71,12 +75,17 @@ class Pair:
     evidence: str
     fact: tuple[str, ...] = ()
     """Phrases that state the aspect's fact (aspects of a `pr2 synth` benchmark carry them; the fact judge reads them)."""
+    facet: str = ""
+    """The fact's facet in the `pr2 synth` catalogue (the fact judge punishes naming any other value of it)."""
 
     @classmethod
     def of(cls, question, aspect, response: str) -> Pair:
         """The pair of one (question, rubric aspect) and a response."""
-        fact = tuple(aspect.extra.get("fact", {}).get("phrases", ()))
-        return cls(question.question, question.narrative, response, aspect.aspect, aspect.reason, aspect.evidence, fact)
+        fact = aspect.extra.get("fact", {})
+        return cls(
+            question.question, question.narrative, response, aspect.aspect, aspect.reason, aspect.evidence,
+            tuple(fact.get("phrases", ())), str(fact.get("facet", "")),
+        )  # fmt: skip
 
     def texts(self) -> dict[str, str]:
         """The six texts a judge prompt is filled with."""
@@ -116,6 +125,9 @@ class _Cache:
         self.entries[key] = record
         if self._writer:
             self._writer.write(record)
+
+
+_FIRST_CHUNK = 16  # pairs in the first chunk of a judge call, before its rate is known
 
 
 def _key(*parts: str) -> str:
@@ -171,10 +183,15 @@ class Judge:
                 results.append(None)
                 todo.setdefault(key, i)  # identical pairs in one batch are judged once
         firsts = list(todo.values())
-        step = max(1, self.config.flush_every)
-        for start in range(0, len(firsts), step):  # each chunk reaches the cache before the next is judged
+        most = max(1, self.config.flush_every)
+        step, start = min(most, _FIRST_CHUNK), 0
+        while start < len(firsts):  # each chunk reaches the cache before the next is judged
             chunk = firsts[start : start + step]
+            start += len(chunk)
+            began = time.perf_counter()
             fresh = self._judge_uncached([pairs[i] for i in chunk], [texts[i] for i in chunk])
+            rate = len(chunk) / max(time.perf_counter() - began, 1e-6)
+            step = max(1, min(most, int(rate * self.config.flush_seconds)))
             for i, judgement in zip(chunk, fresh, strict=True):
                 self.cache.put(
                     keys[i],
