@@ -4,31 +4,85 @@ from dataclasses import replace
 from typer.testing import CliRunner
 
 from pr2.cli import app
-from pr2.demo import ASSETS, heldout_questions
+from pr2.demo import ASSETS, TABLE_HEAD, heldout_questions, table_line
+from pr2.judge.scoring import bootstrap_interval
 
 runner = CliRunner()
+ROWS = ("no personalization", "RAG", "PR² untrained", "PR² trained", "oracle (evidence posts shown)")
 
 
-def test_demo_runs_offline_with_the_shipped_adapter_and_prints_four_rows(tmp_path, monkeypatch):
+def test_demo_runs_offline_with_the_shipped_adapter_and_prints_what_its_files_say(tmp_path, monkeypatch):
     import pr2.demo as demo
 
-    # the demo's own settings in short episodes: this checks the four rows and their files, not the model's answers
-    for name, budget in (("UNTRAINED_AGENT", 500), ("TRAINED_AGENT", 320)):  # prompts: ~390 and ~190 tokens
-        monkeypatch.setattr(demo, name, replace(getattr(demo, name), max_turn_tokens=32, max_model_len=budget))
-    for name in ("RAG", "NO_PROFILE"):
+    # the demo's own settings in short episodes: this checks the rows and their files, not the model's answers
+    for name, budget in (("UNTRAINED_AGENT", 480), ("TRAINED_AGENT", 300)):  # prompts: ~370 and ~170 tokens
+        monkeypatch.setattr(demo, name, replace(getattr(demo, name), max_turn_tokens=24, max_model_len=budget))
+    for name in ("RAG", "NO_PROFILE", "ORACLE"):
         monkeypatch.setattr(demo, name, replace(getattr(demo, name), max_tokens=24))
-    result = runner.invoke(app, ["demo", "--output_address", str(tmp_path), "--limit", "1"])
+    result = runner.invoke(app, ["demo", "--output_address", str(tmp_path), "--limit", "2"])
     assert result.exit_code == 0, result.output
     out = result.output
-    assert "| method | fact score [95% CI] | proxy |" in out
-    for row in ("no personalization", "RAG", "PR² untrained", "PR² trained"):
-        assert f"| {row} |" in out, row
-    assert "FACT" in out and "PROXY" in out and "not LaMP-QA" in out
-    assert "One trained trajectory" in out or "No trained trajectory here" in out
+    assert TABLE_HEAD in out and "FACT" in out and "PROXY" in out and "not LaMP-QA" in out
+    record = json.loads((tmp_path / "heldout.json").read_text())
+    assert list(record["rows"]) == list(ROWS) and record["users"] == 2
+    for name, row in record["rows"].items():  # every printed line is what the files say
+        line = table_line(
+            name, row["fact"], row["fact_interval"], row["proxy"], row["evidence_retrieved"], row.get("summary"),
+            row["ended_by_length"],
+        )  # fmt: skip
+        assert line in out, line
+    folders = {"no personalization": "none", "RAG": "rag", "PR² untrained": "pr2-untrained",
+               "PR² trained": "pr2-trained", "oracle (evidence posts shown)": "oracle"}  # fmt: skip
+    for name, folder in folders.items():
+        scores = json.loads((tmp_path / folder / "scores.json").read_text())
+        assert record["rows"][name]["fact"] == scores["score"], name
+    trajectories = [json.loads(x) for x in (tmp_path / "pr2-trained" / "trajectories.jsonl").read_text().splitlines()]
+    summary = record["rows"]["PR² trained"]["summary"]
+    assert summary["searches_per_trajectory"] == sum(len(t["searches"]) for t in trajectories) / len(trajectories)
+    shown = [t for t in trajectories if len(t["searches"]) >= 2 and t["ended"] == "answer" and t["answer"]]
+    if shown:  # the demo prints one trained trajectory exactly when one searched twice and answered
+        assert "One trained trajectory" in out and any(t["searches"][0] in out for t in shown)
+    else:
+        assert "No trained trajectory here searched twice and answered" in out
     trained = json.loads((tmp_path / "pr2-trained" / "pr2-fingerprint.json").read_text())
     assert "adapter_digest" in json.dumps(trained)  # the trained row ran the shipped adapter
-    for name in ("none/scores.json", "rag/scores.proxy.json", "pr2-untrained/trajectories.jsonl"):
-        assert (tmp_path / name).exists(), name
+    assert record["adapter"] in json.dumps(trained)  # and heldout.json names that adapter
+    assert f"pr2 view {tmp_path}" in out
+
+
+def test_the_shipped_held_out_table_is_recomputed_from_its_per_question_scores():
+    heldout = json.loads((ASSETS / "heldout.json").read_text())
+    assert heldout["users"] == len(heldout_questions(None)) == 60
+    assert list(heldout["rows"]) == list(ROWS)
+    lines = [TABLE_HEAD]
+    for name, row in heldout["rows"].items():
+        scores = list(row["per_question"].values())
+        assert len(scores) == 60
+        mean = sum(scores) / len(scores)
+        assert abs(mean - row["fact"]) < 1e-9
+        assert list(bootstrap_interval(scores, 0.95, 2000, 0)) == row["fact_interval"]
+        lines.append(
+            table_line(
+                name,
+                mean,
+                row["fact_interval"],
+                row["proxy"],
+                row["evidence_retrieved"],
+                row.get("summary"),
+                row["ended_by_length"],
+            )
+        )
+    assert "\n".join(lines) == heldout["table"]
+
+
+def test_the_shipped_table_is_for_the_shipped_adapter_and_todays_benchmark():
+    from pr2.data.fingerprint import folder_digest, text_digest
+
+    heldout = json.loads((ASSETS / "heldout.json").read_text())
+    questions = heldout_questions(None)
+    data = json.dumps([q.to_record() for q in questions], sort_keys=True, ensure_ascii=False)
+    assert heldout["data_digest"] == text_digest(data)
+    assert heldout["adapter"] == folder_digest(ASSETS / "adapter")
 
 
 def test_the_shipped_training_run_is_complete():
@@ -37,11 +91,10 @@ def test_the_shipped_training_run_is_complete():
     assert config["peft_type"] == "LORA" and (ASSETS / "adapter" / "adapter_model.safetensors").stat().st_size < 20e6
     rows = [json.loads(line) for line in (ASSETS / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == list(range(1, len(rows) + 1))
-    assert all("reward_mean" in r and "searches_per_trajectory" in r for r in rows)
-    assert (ASSETS / "reward.png").stat().st_size > 0 and (ASSETS / "searches.png").stat().st_size > 0
-    heldout = json.loads((ASSETS / "heldout.json").read_text())
-    assert heldout["users"] == len(heldout_questions(None)) == 60
-    assert set(heldout["rows"]) == {"no personalization", "RAG", "PR² untrained", "PR² trained"}
+    assert all("reward_mean" in r and "evidence_retrieved" in r for r in rows)
+    for plot in ("reward.png", "searches.png", "evidence.png"):
+        assert (ASSETS / plot).stat().st_size > 0, plot
+    assert (ASSETS / "adapter" / "pr2-agent.json").exists()  # runs as trained
 
 
 def test_held_out_users_are_not_training_users():

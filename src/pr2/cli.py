@@ -314,6 +314,7 @@ def _generator(
     batch_size: int = 16,
     gpu_memory_utilization: float = 0.9,
     concurrency: int = _CONCURRENCY,
+    dtype: str | None = None,
 ):
     from pr2.generation import GeneratorConfig, load_generator
 
@@ -329,8 +330,15 @@ def _generator(
             batch_size=batch_size,
             gpu_memory_utilization=gpu_memory_utilization,
             concurrency=concurrency,
+            dtype=dtype,
         )
     )
+
+
+def _from_command_line(ctx: typer.Context, name: str) -> bool:
+    """Whether the user gave this option (not its default): an adapter's trained settings yield only to those."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
 
 
 def _score_into(
@@ -359,6 +367,7 @@ def _score_into(
 @app.command()
 @one_line_errors
 def run(
+    ctx: typer.Context,
     questions_address: Path = _opt(..., "questions_address", "Dataset (.json/.jsonl), e.g. a prepared {split}.jsonl."),
     output_address: Path = _opt(..., "output_address", "Output folder: responses.json, trajectories.jsonl, ..."),
     model: str = _opt("smollm2", "model", "Policy: smollm2, qwen, gemma, llama, a Hub id, a path or a served name."),
@@ -386,9 +395,18 @@ def run(
     force_answer: bool = _opt(
         _AGENT.force_answer, "force-answer/--no-force-answer", "After the last search, open the answer tag."
     ),
+    answer_on_stop: bool = _opt(
+        _AGENT.answer_on_stop,
+        "answer-on-stop/--no-answer-on-stop",
+        "Tell a policy that ends its turn with neither search nor answer to answer (once).",
+    ),
+    prefill: str | None = _opt(_AGENT.prefill, "prefill", "Text the assistant turn starts with ('' for none)."),
     batch_size: int = _opt(_AGENT.batch_size, "batch-size", "Questions advanced together."),
     gpu_memory_utilization: float = _opt(
         0.9, "gpu-memory-utilization", "vLLM: share of GPU memory (on a CPU build: of RAM) for the engine."
+    ),
+    dtype: str | None = _opt(
+        None, "dtype", "hf: auto (bf16 where the CPU or GPU has it), bf16, fp16 or fp32 (default: fp32 on CPU)."
     ),
     seed: int = _opt(_AGENT.seed, "seed", "Sampling seed."),
     judge_model: str | None = _opt(None, "judge-model", "Also score the answers with this judge (minilm = proxy)."),
@@ -399,27 +417,26 @@ def run(
     trust_remote_code: bool = _opt(False, "trust-remote-code", "Allow the model's own code to run."),
     overwrite: bool = _opt(False, "overwrite", "Start over: remove this folder's earlier outputs instead of resuming."),
 ) -> None:
-    """Run the PR² agent: think, search the user's profile, answer (resumes a crashed run)."""
-    from pr2.agent import AgentConfig
+    """Run the PR² agent: think, search the user's profile, answer (resumes a crashed run). With `--adapter` from
+    `pr2 train`, the agent settings it was trained with apply, except those given here as flags."""
     from pr2.agent.run import run_agent_file
+    from pr2.agent.settings import agent_config_for
     from pr2.data.io import select_questions
 
     questions = select_questions(questions_address, split=split, subsets=subsets, limit=limit)
-    config = AgentConfig(
-        top_k=top_k,
-        max_searches=max_searches,
-        max_turn_tokens=max_turn_tokens,
-        max_model_len=max_model_len,
-        item_tokens=item_tokens,
-        candidate_pool=candidate_pool,
-        example_turn=example_turn,
-        force_answer=force_answer,
-        retriever=retriever,
-        temperature=temperature,
-        top_p=top_p,
-        seed=seed,
-        batch_size=batch_size,
-    )
+    given = {
+        name: value
+        for name, value in {
+            "top_k": top_k, "max_searches": max_searches, "max_turn_tokens": max_turn_tokens,
+            "max_model_len": max_model_len, "item_tokens": item_tokens, "candidate_pool": candidate_pool,
+            "example_turn": example_turn, "force_answer": force_answer, "answer_on_stop": answer_on_stop,
+            "prefill": prefill or None, "retriever": retriever, "temperature": temperature, "top_p": top_p,
+            "seed": seed, "batch_size": batch_size,
+        }.items()
+        if ctx is None or _from_command_line(ctx, name)
+    }  # fmt: skip
+    config = agent_config_for(adapter, given)
+    max_model_len = config.max_model_len
     generator = _generator(
         model,
         backend,
@@ -428,8 +445,9 @@ def run(
         adapter,
         max_model_len,
         trust_remote_code,
-        batch_size,
+        config.batch_size,
         gpu_memory_utilization,
+        dtype=dtype,
     )
     fingerprint = {
         "policy": model_identity(model, backend, base_url, adapter),

@@ -27,7 +27,7 @@ def test_bad_keys_and_values_are_one_line_errors(tmp_path):
         load_train_config(None, ["max_stepz=3"])
     with pytest.raises(PR2Error, match="expected key=value"):
         load_train_config(None, ["max_steps"])
-    with pytest.raises(PR2Error, match="advantage must be group or nonpersonalized"):
+    with pytest.raises(PR2Error, match="advantage must be one of nonpersonalized, centered, group"):
         load_train_config(None, ["advantage=mean"])
     bad = tmp_path / "bad.yaml"
     bad.write_text("model: [unclosed\n")

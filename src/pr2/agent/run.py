@@ -55,6 +55,7 @@ def run_agent_file(
     fingerprint: dict | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    desc: str | None = None,
 ) -> RunResult:
     """`fingerprint`: what the caller knows made the records (model, data; see `data/fingerprint.py`); the loop's
     settings and prompt are added here. None leaves the folder unguarded (library use)."""
@@ -73,6 +74,7 @@ def run_agent_file(
         fingerprint=None if fingerprint is None else {**fingerprint, **agent_fingerprint(config)},
         overwrite=overwrite,
         progress=progress,
+        desc=desc,
     )
     summary = summarize(trajectories)
     write_json_atomic(Path(output_dir) / "summary.json", summary.to_record())

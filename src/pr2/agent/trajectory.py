@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
@@ -69,15 +68,3 @@ class Trajectory:
             record.get("answer", ""),
             record.get("ended"),
         )
-
-
-_WORD = re.compile(r"[a-z0-9][a-z0-9'-]{3,}")
-_POST = re.compile(r"^\[\d+\] (.*)$", re.MULTILINE)
-
-
-def grounding(t) -> int:
-    """How many distinct words (4+ letters) of the answer come from the posts this episode was shown."""
-    shown = " ".join(  # the posts only ("[1] ..."), not the loop's own notes ("write your final answer now")
-        m for s in t.segments if s.kind == "information" for m in _POST.findall(s.text)
-    ).lower()
-    return len(set(_WORD.findall(t.answer.lower())) & set(_WORD.findall(shown)))

@@ -61,13 +61,15 @@ class BaselineOutput:
     plan: str | None = None
     generations: list[dict] | None = None
     """lamp-qa: the benchmark's records for this id ({"prompt", "whole_output", "output", "log_prob"} each)."""
+    ended: str | None = None
+    """`answer`, or `length` when the answer ran into its token budget (pr2 protocol)."""
 
     def to_record(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_record(cls, record: dict) -> BaselineOutput:
-        keys = ("id", "answer", "method", "context_ids", "plan", "generations")
+        keys = ("id", "answer", "method", "context_ids", "plan", "generations", "ended")
         return cls(**{k: record[k] for k in keys if k in record})
 
     def responses_entries(self) -> list[dict]:
@@ -85,6 +87,10 @@ PLAN_PROMPT = (
     "aspects this particular person would expect a good answer to cover. Write only the list."
 )
 ANSWER_PROMPT = "Earlier posts by this person:\n{posts}\n\n{plan}Their question: {question}"
+
+
+def _ended(completion) -> str:
+    return "length" if completion.finish_reason == "length" else "answer"
 
 
 def _posts(items, cut) -> str:
@@ -125,7 +131,7 @@ def run_baseline(
             [{"role": "system", "content": NONE_SYSTEM}, {"role": "user", "content": q.question}] for q in questions
         ]
         return [
-            BaselineOutput(q.id, c.text.strip(), "none")
+            BaselineOutput(q.id, c.text.strip(), "none", ended=_ended(c))
             for q, c in zip(questions, generator.generate(prompts, params), strict=True)
         ]
     if retriever is None and config.retriever != "ranked":
@@ -148,7 +154,7 @@ def run_baseline(
         prompts.append([{"role": "system", "content": PERSONAL_SYSTEM}, {"role": "user", "content": content}])
     completions = generator.generate(prompts, params)
     return [
-        BaselineOutput(q.id, c.text.strip(), config.method, [i.id for i in it], plan or None)
+        BaselineOutput(q.id, c.text.strip(), config.method, [i.id for i in it], plan or None, ended=_ended(c))
         for q, it, plan, c in zip(questions, items, plans, completions, strict=True)
     ]
 

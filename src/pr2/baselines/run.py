@@ -34,6 +34,7 @@ def run_baseline_file(
     fingerprint: dict | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    desc: str | None = None,
 ) -> tuple[list[BaselineOutput], int]:
     """Answers in DIR/responses.json and DIR/outputs.jsonl; returns (outputs in dataset order, resumed count).
     `fingerprint` (model, data) guards the folder with the method's settings and prompts added."""
@@ -54,4 +55,5 @@ def run_baseline_file(
         fingerprint=None if fingerprint is None else {**fingerprint, **baseline_fingerprint(config)},
         overwrite=overwrite,
         progress=progress,
+        desc=desc,
     )

@@ -53,6 +53,7 @@ def run_into(
     fingerprint: dict | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    desc: str | None = None,
 ) -> tuple[list, int]:
     """The resumable loop every method shares: skip ids already in DIR/records_name, produce the rest batch by
     batch, append them, rewrite DIR/responses.json (each id's `entries_of(record)`, by default its answer alone).
@@ -70,7 +71,7 @@ def run_into(
         if resumed:
             log.info("resuming: %d of %d questions already in %s", resumed, len(questions), out / records_name)
         answers = {qid: entries_of(r) for qid, r in done.items()}
-        bar = tqdm(total=len(questions), initial=resumed, unit="q", disable=not progress, desc=records_name)
+        bar = tqdm(total=len(questions), initial=resumed, unit="q", disable=not progress, desc=desc or records_name)
         for batch in unfinished_batches(questions, lambda q: q.id, done, batch_size):
             for record in produce(batch):
                 row = record.to_record()  # a trajectory's record copies every token id: build it once

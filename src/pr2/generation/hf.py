@@ -7,7 +7,9 @@ Multi-turn callers (the agent loop) pass a `TurnCache` so that each episode cont
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 
@@ -31,7 +33,7 @@ def cpu_has_native_bf16() -> bool:
         except Exception:  # an old build without the probe
             pass
     try:
-        flags = open("/proc/cpuinfo", encoding="utf-8").read()
+        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8")
     except OSError:
         return False
     return "avx512_bf16" in flags or "amx_bf16" in flags
@@ -79,7 +81,9 @@ def load_hf_model(
         from peft import PeftModel
 
         try:
-            model = PeftModel.from_pretrained(model, adapter)
+            with warnings.catch_warnings():  # peft asks transformers a deprecated question; not the user's concern
+                warnings.simplefilter("ignore", FutureWarning)
+                model = PeftModel.from_pretrained(model, adapter)
         except Exception as err:
             first = first_line(err)
             raise PR2Error(f"cannot load adapter {adapter!r} for model {name!r}: {first}") from None

@@ -11,9 +11,13 @@ PLOTS = {
     "reward.png": (
         ("reward_mean", "reward"),
         ("r_minus_r_np", "r - r_np"),
-        ("judged_reward", "judge's part (without a grounding bonus)"),
+        ("judged_reward", "judge's part (without a shaping bonus)"),
     ),
     "searches.png": (("searches_per_trajectory", "searches per trajectory"), ("answer_rate", "answer rate")),
+    "evidence.png": (
+        ("evidence_retrieved", "share of evidence posts retrieved"),
+        ("searches_finding_evidence", "share of searches that find an evidence post"),
+    ),
 }
 
 

@@ -19,6 +19,8 @@ import yaml
 from pr2.agent.protocol import AgentConfig
 from pr2.errors import PR2Error
 
+ADVANTAGES = ("nonpersonalized", "centered", "group")
+
 
 @dataclass
 class TrainConfig:
@@ -35,8 +37,10 @@ class TrainConfig:
     limit: int | None = None
     """Use only the first N questions."""
     advantage: str = "nonpersonalized"
-    """`nonpersonalized` (PR²: baseline = judged reward of the reference policy's answer without the profile) or
-    `group` (standard GRPO: baseline = mean reward of the group)."""
+    """`nonpersonalized` (PR²: baseline = judged reward of the reference policy's answer without the profile),
+    `centered` (PR²'s r - r_np, then centred within the group: pushes worse-than-the-group episodes down even where
+    r_np is 0 for every question, as on a fact benchmark where a profile-free answer states no fact) or `group`
+    (standard GRPO: baseline = mean reward of the group)."""
     judge_model: str = "minilm"
     """Reward judge: an LLM (preset/id/path/served name) or a sentence-transformers model for `embedding`."""
     judge_mode: str = "embedding"
@@ -71,14 +75,18 @@ class TrainConfig:
     below the floor holds near-equal rewards, and dividing their tiny spread by it (0.40, 0.401, 0.40, 0.40 with r_np
     0.2 gave A = 333 for all four at TRL's eps 1e-4) would let one flat group swamp the update. With 0.1, |A| <= 10,
     while any group that does separate its samples (std >= 0.1) keeps the paper's estimator unchanged."""
-    grounding_bonus: float = 0.0
-    """A shaping term added to the judged reward: this weight x the share of 10 distinct words that the answer takes
-    from the posts its episode was shown (`pr2.train.warm_start.grounding`). 0, the default, is the paper's reward.
-    A 0/2 judge that a small policy never satisfies gives GRPO no signal at all (configs/laptop.yaml: 0 of 192 warm
-    start samples stated a fact); the bonus rewards carrying what was read into the answer, which stating a fact
-    needs. Runs with it report the judged reward apart (`judged_reward`)."""
+    evidence_bonus: float = 0.0
+    """GENERATED BENCHMARKS ONLY (`pr2 synth`, whose aspects name their evidence post): a shaping term added to the
+    judged reward, this weight x the share of the question's evidence posts that the episode's searches retrieved.
+    It pays for finding what the user wrote about each facet, which only a search for that facet does: echoing the
+    question, copying on-theme posts or listing values earns none of it (tests/train/test_reward.py). A 0/2 fact
+    judge that a 135M policy rarely satisfies gave GRPO no signal; this one is there from the first step. Off (0)
+    in the paper configs, and an error on data without evidence posts. Runs report the judged reward apart
+    (`judged_reward`)."""
     warm_start: bool = False
     """Rejection-sampling fine-tuning before GRPO (for models that do not follow the protocol yet)."""
+    warm_start_questions: int | None = None
+    """Sample the warm start on the first N training questions only (None: all of them); GRPO uses them all."""
     warm_start_samples: int = 4
     """Trajectories sampled per training question for the warm start."""
     warm_start_keep: int = 1
@@ -254,6 +262,6 @@ def load_train_config(path: str | Path | None = None, overrides: list[str] | Non
         except PR2Error as err:
             raise PR2Error(f"{path}: {err}") from None
     apply_overrides(config, parse_set(overrides or []))
-    if config.advantage not in ("group", "nonpersonalized"):
-        raise PR2Error(f"advantage must be group or nonpersonalized, got {config.advantage!r}")
+    if config.advantage not in ADVANTAGES:
+        raise PR2Error(f"advantage must be one of {', '.join(ADVANTAGES)}, got {config.advantage!r}")
     return config

@@ -18,6 +18,8 @@ COLUMNS = {
     "searches_per_trajectory": "rewards/searches_per_trajectory/mean",
     "answer_rate": "rewards/answer_rate/mean",
     "judged_reward": "rewards/judged_reward/mean",
+    "evidence_retrieved": "rewards/evidence_retrieved/mean",
+    "searches_finding_evidence": "rewards/searches_finding_evidence/mean",
     "completion_length": "completions/mean_length",
     "kl": "kl",
     "entropy": "entropy",

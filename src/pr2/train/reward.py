@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from pr2.data.schema import Question
+from pr2.errors import PR2Error
 from pr2.judge.judge import Judge, Pair
 from pr2.judge.scoring import question_score
 
@@ -30,28 +31,76 @@ def answer_rewards(questions: Sequence[Question], answers: Sequence[str], judge:
 
 # The columns TRL computes per completion (its reward functions), in order; only the first is optimised.
 PERSONALIZED, R_NP = 0, 1
-REWARD_WEIGHTS = [1.0, 0.0, 0.0, 0.0, 0.0]
+REWARD_WEIGHTS = [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
 
 
-GROUNDING_CAP = 10
-"""Words taken from the shown posts at which the grounding bonus is full."""
+def evidence_posts(question: Question) -> set[str]:
+    """The posts a generated benchmark's aspects name as their evidence (`fact.post`); empty elsewhere."""
+    return {a.extra["fact"]["post"] for a in question.rubric_aspects if a.extra.get("fact", {}).get("post")}
+
+
+def evidence_targets(questions: Sequence[Question], retriever, depth: int) -> dict[str, set[str]]:
+    """Per question, its evidence posts that the question's own words do not find: those outside the top `depth`
+    posts of the question's ranking (depth = top_k x max_searches, everything a policy that only ever searched with
+    the question would see). The bonus pays for these only, so echoing the question earns none of it."""
+    from pr2.retrieval.base import rank_order
+
+    scores = retriever.score_many([q.question for q in questions], [[p.text for p in q.profile] for q in questions])
+    targets = {}
+    for q, s in zip(questions, scores, strict=True):
+        found_by_question = {q.profile[i].id for i in rank_order(s)[:depth]}
+        targets[q.id] = evidence_posts(q) - found_by_question
+    return targets
+
+
+def evidence_share(question: Question, retrieved: Sequence[Sequence[str]], targets: set[str] | None = None) -> float:
+    """Share of the question's evidence posts (or of `targets`, a subset of them) that the episode retrieved."""
+    wanted = evidence_posts(question) if targets is None else targets
+    found = {i for ids in retrieved for i in ids}
+    return len(wanted & found) / len(wanted) if wanted else 0.0
+
+
+def evidence_search_share(question: Question, retrieved: Sequence[Sequence[str]]) -> float:
+    """Share of the episode's searches that retrieved at least one evidence post (0 for an episode without any)."""
+    wanted = evidence_posts(question)
+    return sum(bool(wanted & set(ids)) for ids in retrieved) / len(retrieved) if retrieved else 0.0
+
+
+def check_evidence(questions: dict[str, Question]) -> None:
+    """evidence_bonus needs a generated benchmark: every question's aspects must name their evidence post."""
+    missing = [q.id for q in questions.values() if not evidence_posts(q)]
+    if missing:
+        raise PR2Error(
+            f"evidence_bonus needs questions whose aspects name their evidence post (a pr2 synth benchmark); "
+            f"question {missing[0]!r} (and {len(missing) - 1} more) has none: set evidence_bonus: 0"
+        )
 
 
 def reward_functions(
-    questions: dict[str, Question], judge: Judge, r_np: dict[str, float], grounding_bonus: float = 0.0
+    questions: dict[str, Question],
+    judge: Judge,
+    r_np: dict[str, float],
+    evidence_bonus: float = 0.0,
+    targets: dict[str, set[str]] | None = None,
 ) -> list[Callable]:
     """TRL's reward functions, weighted by REWARD_WEIGHTS: the personalized reward (weight 1), then columns that
-    only inform the step and the logs (weight 0): r_np, searches per trajectory, answer rate, the judged reward. `grounding_bonus`
-    adds w x min(grounding, GROUNDING_CAP) / GROUNDING_CAP to the judged reward (0: the paper's reward)."""
-
+    only inform the step and the logs (weight 0): r_np, searches per trajectory, answer rate, the judged reward, the
+    share of evidence posts retrieved, the share of searches that found one. `evidence_bonus` (generated benchmarks
+    only) adds w x the share of `targets` (see `evidence_targets`; default: every evidence post) retrieved to the
+    judged reward (0: the paper's reward)."""
+    if evidence_bonus:
+        check_evidence(questions)
     judged: dict[int, list[float]] = {}  # the judge's part of this step's personalized reward, for its own column
 
-    def personalized_reward(prompts, completions, answer, question_id, grounding=None, **_):
+    def personalized_reward(prompts, completions, answer, question_id, retrieved=None, **_):
         judged[0] = answer_rewards([questions[q] for q in question_id], answer, judge)
-        if not grounding_bonus:
+        if not evidence_bonus:
             return judged[0]
-        bonus = [grounding_bonus * min(g, GROUNDING_CAP) / GROUNDING_CAP for g in grounding]
-        return [r + b for r, b in zip(judged[0], bonus, strict=True)]
+        shares = [
+            evidence_share(questions[q], r, None if targets is None else targets[q])
+            for q, r in zip(question_id, retrieved, strict=True)
+        ]
+        return [j + evidence_bonus * e for j, e in zip(judged[0], shares, strict=True)]
 
     def judged_reward(prompts, completions, **_):
         return judged.pop(0)
@@ -65,4 +114,13 @@ def reward_functions(
     def answer_rate(prompts, completions, ended, **_):
         return [float(e == "answer") for e in ended]
 
-    return [personalized_reward, r_np_baseline, searches_per_trajectory, answer_rate, judged_reward]
+    def evidence_retrieved(prompts, completions, question_id, retrieved, **_):
+        return [evidence_share(questions[q], r) for q, r in zip(question_id, retrieved, strict=True)]
+
+    def searches_finding_evidence(prompts, completions, question_id, retrieved, **_):
+        return [evidence_search_share(questions[q], r) for q, r in zip(question_id, retrieved, strict=True)]
+
+    return [
+        personalized_reward, r_np_baseline, searches_per_trajectory, answer_rate, judged_reward, evidence_retrieved,
+        searches_finding_evidence,
+    ]  # fmt: skip

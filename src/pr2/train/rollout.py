@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from dataclasses import replace
 
 from pr2.agent import AgentConfig, Segment, Trajectory, run_agent
-from pr2.agent.trajectory import grounding
 from pr2.data.schema import Question
 from pr2.errors import PR2Error
 from pr2.generation.base import Completion, SamplingParams
@@ -153,7 +152,7 @@ def make_rollout_func(
             "question_id": [t.question_id for t in trajectories],
             "searches": [len(t.searches) for t in trajectories],
             "ended": [t.ended for t in trajectories],
-            "grounding": [grounding(t) for t in trajectories],
+            "retrieved": [t.retrieved_ids for t in trajectories],
         }
 
     return rollout

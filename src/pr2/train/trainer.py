@@ -23,7 +23,7 @@ from pr2.data.fingerprint import data_digest
 from pr2.data.io import select_questions, write_json_atomic
 from pr2.errors import PR2Error
 from pr2.secrets import redact_value
-from pr2.train.advantage import nonpersonalized_advantages
+from pr2.train.advantage import centered_advantages, nonpersonalized_advantages
 from pr2.train.config import TRL_DEFAULTS, TrainConfig
 from pr2.train.metrics import MetricsFile
 from pr2.train.reward import PERSONALIZED, R_NP, REWARD_WEIGHTS, reward_functions
@@ -62,8 +62,9 @@ class PR2GRPOTrainer(GRPOTrainer):
         output = super()._generate_and_score_completions(inputs)
         r, r_np = self._pr2_columns[:, PERSONALIZED], self._pr2_columns[:, R_NP]
         self._log("pr2/r_minus_r_np", (r - r_np).mean().item())
-        if self.pr2_advantage == "nonpersonalized":
-            advantages = nonpersonalized_advantages(r, r_np, self.num_generations, self.pr2_std_floor)
+        estimator = {"nonpersonalized": nonpersonalized_advantages, "centered": centered_advantages}
+        if self.pr2_advantage in estimator:
+            advantages = estimator[self.pr2_advantage](r, r_np, self.num_generations, self.pr2_std_floor)
             n = len(output["advantages"])
             start = self.accelerator.process_index * n  # groups may span processes: computed on all, then sliced
             output["advantages"] = advantages[start : start + n].to(output["advantages"])
@@ -153,9 +154,9 @@ def grpo_args(config: TrainConfig, n_reward_funcs_weights: list[float]) -> GRPOC
     values = {**TRL_DEFAULTS, **config.trl, "reward_weights": n_reward_funcs_weights}
     if not torch.cuda.is_available():
         values.setdefault("use_cpu", True)
-        values["bf16"] = False
-    else:
-        values.setdefault("bf16", True)
+        values["bf16"] = policy_dtype(config) == torch.bfloat16
+    elif values.get("bf16", "auto") == "auto":
+        values["bf16"] = True
     try:
         return GRPOConfig(**values)
     except (TypeError, ValueError) as err:
@@ -171,18 +172,37 @@ def process_state(config: TrainConfig):
     return PartialState(cpu=use_cpu)
 
 
+def policy_dtype(config: TrainConfig) -> torch.dtype:
+    """bf16 on GPUs; on a CPU, bf16 when the config's `bf16` (TRL's field) is true or `auto` and the CPU has native
+    bf16, else fp32 (the exact reference). With LoRA the frozen base runs in bf16 and the adapter trains in fp32."""
+    from pr2.generation.hf import cpu_has_native_bf16
+
+    if torch.cuda.is_available():
+        return torch.bfloat16
+    wanted = config.trl.get("bf16", False)
+    if wanted == "auto":
+        wanted = cpu_has_native_bf16()
+    return torch.bfloat16 if wanted else torch.float32
+
+
 def load_policy(config: TrainConfig, path: str | None = None, device=None):
-    """The policy and its tokenizer, in bf16 on GPUs, on `device` when given (generation before the trainer)."""
+    """The policy and its tokenizer in `policy_dtype`, on `device` when given (generation before the trainer).
+    The Hub or a missing folder fails in one line, as `pr2 run` does."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from pr2.errors import first_line
     from pr2.generation.models import resolve_model
 
     source = path or resolve_model(config.model)
-    dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
-    tokenizer = AutoTokenizer.from_pretrained(source)
+    dtype = policy_dtype(config)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
+    except Exception as err:
+        raise PR2Error(f"cannot load model {config.model!r} ({source}): {first_line(err)}") from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
+    log.info("policy %s in %s", config.model, str(dtype).removeprefix("torch."))
     if device is not None:
         model = model.to(device)
     return model, tokenizer
@@ -249,9 +269,14 @@ def train(
     model, tokenizer = load_policy(config, start_from, device=state.device)
     retriever = load_retriever(config.agent.retriever)
     r_np: dict[str, float] = {}
-    if config.advantage == "nonpersonalized":
+    if config.advantage in ("nonpersonalized", "centered"):
         r_np = compute_r_np(config, questions, model, tokenizer, judge, output_dir, state, start_from or config.model)
-    funcs = reward_functions(by_id, judge, r_np, config.grounding_bonus)
+    targets = None
+    if config.evidence_bonus:  # generated benchmarks only: evidence the question's own words do not find
+        from pr2.train.reward import evidence_targets
+
+        targets = evidence_targets(questions, retriever, config.agent.top_k * config.agent.max_searches)
+    funcs = reward_functions(by_id, judge, r_np, config.evidence_bonus, targets)
     peft_config = None
     if config.lora:
         peft_config = LoraConfig(
@@ -280,5 +305,8 @@ def train(
     if state.is_main_process:
         tokenizer.save_pretrained(adapter_dir)
         (adapter_dir / "pr2-base-model.json").write_text(json.dumps({"base_model": start_from or config.model}))
+        from pr2.agent.settings import save_agent_settings
+
+        save_agent_settings(adapter_dir, config.agent)  # `pr2 run --adapter` runs it as it was trained
     state.wait_for_everyone()
     return TrainResult(output_dir, adapter_dir, trainer.state.global_step)

@@ -18,7 +18,6 @@ import torch
 
 from pr2.agent import run_agent
 from pr2.agent.loop import episode_prompt_ids
-from pr2.agent.trajectory import grounding
 from pr2.data.io import JsonlWriter, write_json_atomic
 from pr2.data.runs import unfinished_batches
 from pr2.errors import PR2Error
@@ -27,26 +26,34 @@ log = logging.getLogger(__name__)
 
 
 def select_trajectories(trajectories, rewards, keep: int) -> list[tuple]:
-    """Per question, the `keep` highest-reward (trajectory, reward) pairs among episodes that searched and answered.
-    Among equal rewards (a 0/1/2 judge often gives a whole group 0), the answer that uses more of what it read
-    wins: a model fine-tuned on those learns to carry what it finds into its answer, which the reward then needs.
-    (SmolLM2-135M, `pr2 synth`, configs/laptop.yaml: 0 of 192 samples stated a fact; 8 of the first 48 had read one.)"""
+    """Per question, the `keep` highest-reward (trajectory, reward) pairs among episodes that searched and answered,
+    by the reward GRPO then optimises (the judged reward, plus a configured shaping bonus); ties keep sampling order.
+    Episodes whose reward is 0 are kept only where no episode of that question scored: they still teach the
+    protocol (search, then answer), which a 135M model does not follow without them."""
     best: dict[str, list] = {}
     for t, r in zip(trajectories, rewards, strict=True):
         if t.searches and t.ended == "answer":
             best.setdefault(t.question_id, []).append((t, r))
-    ranked = (sorted(pairs, key=lambda p: (-p[1], -grounding(p[0]))) for pairs in best.values())
+    ranked = (sorted(pairs, key=lambda p: -p[1]) for pairs in best.values())
     return [pair for pairs in ranked for pair in pairs[:keep]]
 
 
-def _sample(many, generator, agent, judge, path: Path):
+def _sample(many, generator, agent, judge, path: Path, evidence_bonus: float = 0.0):
+    """`evidence_bonus`: add it x the share of hard-to-find evidence retrieved, as GRPO's reward does."""
     """Trajectories of (question, sample index) pairs with their rewards, appended to `path` batch by batch so a
     killed warm start keeps what it sampled (each batch made as an uninterrupted run makes it)."""
     from pr2.agent.trajectory import Trajectory
     from pr2.retrieval import load_retriever
-    from pr2.train.reward import answer_rewards
+    from pr2.train.reward import answer_rewards, evidence_share
 
     retriever = load_retriever(agent.retriever)
+    targets = {}
+    if evidence_bonus:
+        from pr2.train.reward import evidence_targets
+
+        targets = evidence_targets(
+            list({q.id: q for q, _ in many}.values()), retriever, agent.top_k * agent.max_searches
+        )
 
     def key(item) -> str:
         return f"{item[0].id}#{item[1]}"
@@ -57,6 +64,11 @@ def _sample(many, generator, agent, judge, path: Path):
             questions = [q for q, _ in batch]
             made = run_agent(questions, generator, agent, retriever=retriever)
             rewards = answer_rewards(questions, [t.answer for t in made], judge)
+            if evidence_bonus:  # the same reward GRPO optimises
+                rewards = [
+                    r + evidence_bonus * evidence_share(q, t.retrieved_ids, targets[q.id])
+                    for q, t, r in zip(questions, made, rewards, strict=True)
+                ]
             for item, t, reward in zip(batch, made, rewards, strict=True):
                 if key(item) not in done:
                     done[key(item)] = {"key": key(item), "reward": reward, "trajectory": t.to_record()}
@@ -74,7 +86,7 @@ def warm_start(config, questions, output_dir: Path, judge, state) -> Path:
     from trl import SFTConfig, SFTTrainer
 
     from pr2.generation.hf import HFGenerator
-    from pr2.train.trainer import load_policy
+    from pr2.train.trainer import load_policy, policy_dtype
 
     output_dir = Path(output_dir)
     if (output_dir / "config.json").exists():
@@ -89,10 +101,16 @@ def warm_start(config, questions, output_dir: Path, judge, state) -> Path:
     generator = HFGenerator(model.eval(), tokenizer, model_name=config.model)
     sampling = {k: config.trl_value(k) for k in ("temperature", "top_p")}
     agent = replace(config.agent, example_turn=True, seed=0, **sampling)
-    mine = questions[state.process_index :: state.num_processes]
+    sampled_on = questions[: config.warm_start_questions] if config.warm_start_questions else questions
+    mine = sampled_on[state.process_index :: state.num_processes]
     many = [(q, k) for q in mine for k in range(config.warm_start_samples)]
     trajectories, rewards = _sample(
-        many, generator, agent, judge, work / f"samples.{state.process_index}-of-{state.num_processes}.jsonl"
+        many,
+        generator,
+        agent,
+        judge,
+        work / f"samples.{state.process_index}-of-{state.num_processes}.jsonl",
+        config.evidence_bonus,
     )
     by_id = {q.id: q for q in questions}
     no_example = replace(agent, example_turn=False)
@@ -117,7 +135,7 @@ def warm_start(config, questions, output_dir: Path, judge, state) -> Path:
         save_strategy="no",
         logging_steps=1,
         use_cpu=not torch.cuda.is_available(),
-        bf16=torch.cuda.is_available(),  # as GRPO's: one accelerate state serves both trainers in a process
+        bf16=policy_dtype(config) == torch.bfloat16,  # as GRPO's: one accelerate state serves both trainers
         max_length=None,
         seed=int(config.trl_value("seed")),
     )
