@@ -2,9 +2,10 @@
 
     python scripts/ship_laptop.py [RUN_DIR] [--rank R] [--skip-heldout]
 
-Writes: adapter/ (one LoRA on the base SmolLM2, `pr2 export-adapter`), metrics.jsonl, reward.png and searches.png
-(`pr2 report train`), train-config.json (the run's saved config), and heldout.json: the demo's four rows on all
-60 held-out users (`pr2 demo --limit 0`), which the default short demo prints beside its own rows.
+Writes: adapter/ (one LoRA on the base SmolLM2, `pr2 export-adapter`, with the agent settings it was trained with),
+metrics.jsonl, the curves (`pr2 report train`), train-config.json (the run's saved config), and heldout.json: the
+demo's five rows on all 60 held-out users (`pr2 demo --limit 0`) with their per-question scores, which the default
+short demo prints beside its own rows, and what the export changes (the trained row with the exact policy).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import time
 from pathlib import Path
 
 from pr2.data.io import write_json_atomic
@@ -39,28 +39,39 @@ def main() -> None:
     shutil.copyfile(run / "pr2-train-config.json", ASSETS / "train-config.json")
     for png in plot_training(run):
         shutil.copyfile(png, ASSETS / png.name)
+    adapter_settings = run / "final" / "pr2-agent.json"
+    shutil.copyfile(
+        adapter_settings, ASSETS / "adapter" / adapter_settings.name
+    )  # pr2 run --adapter runs it as trained
     if args.skip_heldout:
         return
-    started = time.strftime("%Y-%m-%d")
     result = run_demo(run.parent / "laptop-heldout", limit=None)
-    rows = {
-        r.name: {
-            "fact": r.fact.micro,
-            "fact_interval": r.fact.interval(),
-            "proxy": r.proxy.micro,
-            **({"summary": r.summary.to_record()} if r.summary else {}),
-        }
-        for r in result["rows"]
+    record = result["record"]
+    record["export_check"] = exact_policy_score(run, run.parent / "laptop-heldout-exact")
+    write_json_atomic(ASSETS / "heldout.json", record)
+
+
+def exact_policy_score(run: Path, out: Path) -> dict:
+    """The trained row again with the exact trained policy (the merged warm start plus GRPO's own adapter, as
+    training ran it), against the shipped rank-R export on the base model: what the export changes."""
+    from pr2.agent.run import run_agent_file
+    from pr2.demo import DTYPE, TRAINED_AGENT, heldout_questions
+    from pr2.generation import GeneratorConfig, load_generator
+    from pr2.judge import JudgeConfig, build_judge
+    from pr2.judge.evaluate import score_and_write
+
+    questions = heldout_questions(None)
+    exact = load_generator(GeneratorConfig(model=str(run / "warm-start"), adapter=str(run / "final"), dtype=DTYPE))
+    result = run_agent_file(questions, out, exact, TRAINED_AGENT, overwrite=True, desc="PR² trained (exact policy)")
+    answers = {t.question_id: t.answer for t in result.trajectories}
+    report = score_and_write(questions, answers, out / "scores.json", build_judge(JudgeConfig(mode="fact")))
+    shipped = json.loads((run.parent / "laptop-heldout" / "heldout.json").read_text())["rows"]["PR² trained"]
+    shipped_responses = json.loads((run.parent / "laptop-heldout" / "pr2-trained" / "responses.json").read_text())
+    return {
+        "exact_policy": {"fact": report.micro, "fact_interval": list(report.interval())},
+        "shipped_export": {"fact": shipped["fact"], "fact_interval": shipped["fact_interval"]},
+        "same_answers": sum(answers[qid] == entries[0]["output"] for qid, entries in shipped_responses.items()),
     }
-    write_json_atomic(
-        ASSETS / "heldout.json",
-        {
-            "users": len(result["rows"][0].fact.per_question),
-            "command": f"pr2 demo --limit 0, {started}, {result['seconds']:.0f} s on a 2-core CPU",
-            "table": result["table"],
-            "rows": rows,
-        },
-    )
 
 
 if __name__ == "__main__":

@@ -161,7 +161,7 @@ def test_evaluate(tmp_path):
     """On a `pr2 synth` dataset with its fact judge (no model: each killed process lives for its writes alone)."""
     from pr2.data.synth import SynthConfig, generate
 
-    records = [q.tagged().to_record() for qs in generate(SynthConfig(users=12, seed=4)).values() for q in qs]
+    records = [q.tagged().to_record() for qs in generate(SynthConfig(users=15, seed=4)).values() for q in qs]
     records[0]["question"] += UNICODE
     dataset = tmp_path / "synth.jsonl"
     dataset.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")

@@ -142,3 +142,11 @@ def test_cli_writes_the_benchmark_layout_that_loads_back(tmp_path):
     assert json.loads((tmp_path / "again" / "train.jsonl").read_text().splitlines()[0]) == json.loads(
         (tmp_path / "train.jsonl").read_text().splitlines()[0]
     )  # same seed, same benchmark
+
+
+@pytest.mark.parametrize("users", ["0", "-3", "7"])
+def test_too_few_users_is_a_one_line_error_and_writes_nothing(tmp_path, users):
+    result = runner.invoke(app, ["synth", "--output", str(tmp_path / "out"), "--users", users])
+    assert result.exit_code == 2
+    assert "cannot make the train/validation/test splits" in result.output and "wrote" not in result.output
+    assert not (tmp_path / "out").exists()

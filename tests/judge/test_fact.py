@@ -73,3 +73,28 @@ def test_naming_other_values_of_the_same_facet_scores_nothing(answer, scores):
     q = catalogue_question(("diet", ("vegan", "plant-based")), ("budget", ("20 dollars", "$20")))
     report = score_questions([q], {"u1": answer}, build_judge(JudgeConfig(mode="fact")))
     assert [d["score"] for d in report.per_question[0]["details"]] == scores
+
+
+def test_a_slow_judge_reaches_its_cache_every_few_seconds(tmp_path):
+    """A kill loses at most a few seconds of judging: chunks follow the measured rate, not a fixed 256 pairs."""
+    import time
+
+    from pr2.judge.judge import Judge, Judgement, Pair
+
+    chunks: list[int] = []
+
+    class Slow(Judge):
+        mode = "slow"
+
+        def input_text(self, pair):
+            return pair.response
+
+        def _judge_uncached(self, pairs, texts):
+            chunks.append(len(pairs))
+            time.sleep(0.05 * len(pairs))  # 20 pairs a second
+            return [Judgement(1.0) for _ in pairs]
+
+    judge = Slow(JudgeConfig(model="slow", cache_path=str(tmp_path / "cache.jsonl"), flush_seconds=0.5))
+    judge.judge([Pair("q", "", f"answer {i}", "a", "", "") for i in range(60)])
+    assert chunks[0] == 16 and max(chunks[1:]) <= 12  # 20 pairs/s x 0.5 s = 10 per chunk after the first
+    assert len((tmp_path / "cache.jsonl").read_text().splitlines()) == 60

@@ -1,0 +1,73 @@
+"""Multi-turn decoding from kept keys and values (generation/turn_cache.py) against the reference path (a fresh
+`generate` over the whole context every turn): the same tokens at temperature 0 in fp32, each token fed once."""
+
+import pytest
+import torch
+
+from pr2.generation.base import SamplingParams
+from pr2.generation.turn_cache import TurnCache, sample_tokens
+
+
+def _chat(tokenizer, text: str) -> list[int]:
+    from pr2.generation.chat import apply_chat_template
+
+    return apply_chat_template(tokenizer, [{"role": "user", "content": text}])
+
+
+def test_continuing_from_the_cache_gives_the_reference_tokens_turn_after_turn(hf_generator):
+    """Three rows of different lengths, two turns with a different amount of inserted text per row: every turn's
+    greedy tokens equal a fresh generate over the whole context, and the cache holds each row's whole context."""
+    tok = hf_generator.tokenizer
+    rows = [_chat(tok, t) for t in ("Name a colour.", "What is the capital of France? Think first.", "Hi")]
+    params = SamplingParams(temperature=0.0, max_tokens=12, stop=("</search>", "</answer>"), logprobs=True)
+    store = TurnCache()
+    keys = ["a", "b", "c"]
+    for inserted in ("\nNow tell me more.", ["\n[1] A post.", "\n[1] A much longer inserted post about Paris.", ""]):
+        cached = hf_generator.generate(rows, params, turn_cache=store, keys=keys)
+        reference = hf_generator.generate(rows, params)
+        for c, r in zip(cached, reference, strict=True):
+            assert c.token_ids == r.token_ids and c.finish_reason == r.finish_reason
+            assert c.logprobs == pytest.approx(r.logprobs, abs=1e-3)
+        for key, row, c in zip(keys, rows, cached, strict=True):  # everything but the last sampled token
+            assert store.entries[key].ids == row + c.token_ids[:-1]
+        extra = [inserted] * 3 if isinstance(inserted, str) else inserted
+        rows = [
+            row + c.token_ids + tok(x, add_special_tokens=False)["input_ids"]
+            for row, c, x in zip(rows, cached, extra, strict=True)
+        ]
+
+
+def test_a_row_that_changed_its_past_is_recomputed_from_where_it_differs(hf_generator):
+    tok = hf_generator.tokenizer
+    row = _chat(tok, "Count to five.")
+    params = SamplingParams(temperature=0.0, max_tokens=8)
+    store = TurnCache()
+    (first,) = hf_generator.generate([row], params, turn_cache=store, keys=["x"])
+    edited = row + first.token_ids[:3] + tok(" no, backwards:", add_special_tokens=False)["input_ids"]
+    (again,) = hf_generator.generate([edited], params, turn_cache=store, keys=["x"])
+    (reference,) = hf_generator.generate([edited], params)
+    assert again.token_ids == reference.token_ids
+
+
+def test_nucleus_sampling_keeps_exactly_the_nucleus():
+    torch.manual_seed(0)
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05], [0.97, 0.01, 0.01, 0.01]]))
+    draws = torch.stack([sample_tokens(logits, SamplingParams(temperature=1.0, top_p=0.7)) for _ in range(2000)])
+    assert set(draws[:, 0].tolist()) == {0, 1}  # 0.5 + 0.3 reach 0.7; 0.15 and 0.05 never drawn
+    assert set(draws[:, 1].tolist()) == {0}
+    share = (draws[:, 0] == 0).float().mean().item()
+    assert abs(share - 0.5 / 0.8) < 0.04  # renormalised within the nucleus
+    greedy = sample_tokens(logits, SamplingParams(temperature=0.0))
+    assert greedy.tolist() == [0, 0]
+
+
+def test_dtype_auto_picks_bf16_only_where_the_cpu_has_it(monkeypatch):
+    from pr2.errors import PR2Error
+    from pr2.generation import hf
+
+    monkeypatch.setattr(hf, "cpu_has_native_bf16", lambda: True)
+    assert hf.resolve_dtype("auto", "cpu") == "bf16" and hf.resolve_dtype(None, "cpu") == "fp32"
+    monkeypatch.setattr(hf, "cpu_has_native_bf16", lambda: False)
+    assert hf.resolve_dtype("auto", "cpu") == "fp32" and hf.resolve_dtype("auto", "cuda") == "bf16"
+    with pytest.raises(PR2Error, match="unknown dtype 'fp8'"):
+        hf.resolve_dtype("fp8", "cpu")
