@@ -551,6 +551,22 @@ def baseline(
 
 @app.command()
 @one_line_errors
+def view(
+    runs: list[Path] = typer.Argument(..., help="Run folders (pr2 run, baseline, demo, train) or scores files."),
+    output: Path = _opt(Path("pr2-view.html"), "output", "The HTML file to write (self-contained, opens offline)."),
+    questions: list[Path] | None = _opt(
+        None, "questions", "Dataset file(s) the runs answered: question texts, profile sizes, post texts."
+    ),
+) -> None:
+    """Write one HTML file that shows what each policy did: trajectories, judgements, runs side by side."""
+    from pr2.report.viewer import write_view
+
+    path = write_view(runs, output, questions or ())
+    typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB); open it in a browser")
+
+
+@app.command()
+@one_line_errors
 def demo(
     output_address: Path = _opt(Path("pr2-demo"), "output_address", "Where to write the demo's files."),
     limit: int = _opt(9, "limit", "Held-out users to run, one per topic first (0: all 60)."),

@@ -174,6 +174,10 @@ def run_demo(
         f"{TRAINED_AGENT.max_turn_tokens} answer tokens and {TRAINED_AGENT.max_model_len} in all for every row; "
         "scores: this benchmark's FACT judge (not LaMP-QA), embedding PROXY beside it"
     )
+    out.mkdir(parents=True, exist_ok=True)
+    from pr2.data.io import write_questions
+
+    write_questions(out / "questions.jsonl", questions)  # `pr2 view` shows the questions and posts from it
     retriever = load_retriever("minilm")
     fact = build_judge(JudgeConfig(mode="fact"))
     proxy = build_judge(JudgeConfig(mode="embedding", cache_path=str(out / "judge-cache.jsonl")))

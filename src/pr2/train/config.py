@@ -95,6 +95,11 @@ class TrainConfig:
     """SFT epochs of the warm start."""
     warm_start_learning_rate: float = 2e-4
     """SFT learning rate of the warm start."""
+    log_rollouts_every: int = 1
+    """Record every N-th GRPO step's rollouts in OUTPUT_DIR/rollouts.jsonl for `pr2 view` (0: none): per group, its
+    question and every trajectory with its reward, r_np, judged part and advantage."""
+    log_rollout_groups: int = 4
+    """Groups (questions) recorded per recorded step: the file grows by about 50 kB a step at the laptop settings."""
     trl: dict[str, Any] = field(default_factory=dict)
     """Fields of TRL's GRPOConfig (learning_rate, beta, loss_type, num_generations, max_steps, save_steps, ...)."""
 

@@ -137,6 +137,7 @@ def make_rollout_func(
         )
         trajectories = run_agent(batch, generator, config, retriever=retriever, tokenizer=tokenizer)
         check_rollout(trajectories)
+        rollout.last = trajectories  # read by the trainer's rollout log, within this same step
         if recorder is not None:
             recorder.append(trajectories)
         for t in trajectories:
@@ -155,4 +156,5 @@ def make_rollout_func(
             "retrieved": [t.retrieved_ids for t in trajectories],
         }
 
+    rollout.last = []
     return rollout

@@ -38,9 +38,10 @@ class PR2GRPOTrainer(GRPOTrainer):
     reward column of weight 0; (4) advantage: (r - r_np) / max(std of the group, floor) for `nonpersonalized`, TRL's
     own group advantage for `group`. Times and r - r_np go to TRL's logs (and so to metrics.jsonl)."""
 
-    def __init__(self, *args, pr2_advantage: str, pr2_std_floor: float, **kwargs) -> None:
+    def __init__(self, *args, pr2_advantage: str, pr2_std_floor: float, pr2_rollout_log=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.pr2_advantage, self.pr2_std_floor = pr2_advantage, pr2_std_floor
+        self.pr2_rollout_log = pr2_rollout_log
 
     def _log(self, key: str, value: float) -> None:
         self._metrics["train" if self.model.training else "eval"][key].append(value)
@@ -68,6 +69,16 @@ class PR2GRPOTrainer(GRPOTrainer):
             n = len(output["advantages"])
             start = self.accelerator.process_index * n  # groups may span processes: computed on all, then sliced
             output["advantages"] = advantages[start : start + n].to(output["advantages"])
+        if self.pr2_rollout_log is not None and self.accelerator.is_main_process:
+            n = len(output["advantages"])
+            local = slice(0, n)  # the main process's own completions come first in the gathered columns
+            self.pr2_rollout_log.write(
+                self.state.global_step + 1,
+                self.rollout_func.last,
+                self._pr2_columns[local].tolist(),
+                output["advantages"].tolist(),
+                self.num_generations,
+            )
         return output
 
 
@@ -120,7 +131,15 @@ def train_fingerprint(config: TrainConfig) -> dict:
 
 def run_outputs(output_dir: Path) -> list[Path]:
     """What a training run writes into its folder (what `--overwrite` removes)."""
-    names = ["metrics.jsonl", "r_np.json", "judge-cache.jsonl", "warm-start", "warm-start.tmp", "final"]
+    names = [
+        "metrics.jsonl",
+        "rollouts.jsonl",
+        "r_np.json",
+        "judge-cache.jsonl",
+        "warm-start",
+        "warm-start.tmp",
+        "final",
+    ]
     return [output_dir / n for n in names] + sorted(output_dir.glob(f"{PREFIX_CHECKPOINT_DIR}-*"))
 
 
@@ -287,6 +306,19 @@ def train(
             task_type="CAUSAL_LM",
         )
     rollout = make_rollout_func(by_id, config.agent, retriever, tokenizer, recorder)
+    from pr2.train.rollout_log import RolloutLog
+
+    rollout_log = (
+        RolloutLog(
+            output_dir / "rollouts.jsonl",
+            by_id,
+            config.log_rollouts_every,
+            config.log_rollout_groups,
+            check_checkpoint(Path(resume_from_checkpoint)) if resume_from_checkpoint else 0,
+        )
+        if config.log_rollouts_every and state.is_main_process
+        else None
+    )
     trainer = PR2GRPOTrainer(
         model=model,
         reward_funcs=funcs,
@@ -298,6 +330,7 @@ def train(
         rollout_func=rollout,
         pr2_advantage=config.advantage,
         pr2_std_floor=config.advantage_std_floor,
+        pr2_rollout_log=rollout_log,
     )
     trainer.train(resume_from_checkpoint=resume_from_checkpoint)
     adapter_dir = output_dir / "final"
