@@ -114,7 +114,7 @@ def browser():
                 "--disable-sync",
                 "--no-first-run",
                 "--disable-quic",
-            ],  # fmt: skip
+            ],
         )
         yield browser
         browser.close()
