@@ -120,3 +120,24 @@ def test_paper_configs_start_up_to_their_first_generation(name, tmp_path, tiny_l
     assert config.agent.candidate_pool == 50 and config.agent.max_model_len == 8192
     with pytest.raises(Reached):
         train(config)
+
+
+def test_a_policy_that_cannot_load_is_a_one_line_error(tmp_path, tiny_st_dir, monkeypatch):
+    """`pr2 train --config configs/paper-qwen.yaml` on a machine that cannot reach the Hub: one line, as pr2 run."""
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from pr2.cli import app
+    from pr2.data import sample_path
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    config = Path(__file__).resolve().parents[2] / "configs" / "paper-qwen.yaml"
+    sets = [
+        f"dataset={sample_path() / 'Art_and_Entertainment_train.json'}", f"output_dir={tmp_path / 'run'}",
+        f"judge_model={tiny_st_dir}", "judge_mode=embedding", "judge_backend=hf", "use_vllm=false", "report_to=none",
+    ]  # fmt: skip
+    result = CliRunner().invoke(app, ["train", "--config", str(config), *(x for s in sets for x in ("--set", s))])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert lines[-1].startswith("error: cannot load model 'qwen'") and "Traceback" not in result.output
