@@ -80,6 +80,25 @@ def test_checkpoints_metrics_plots_and_adapter(smoke_run, tmp_path):
     assert (out / "reward.png").read_bytes()[:4] == b"\x89PNG" and (out / "searches.png").exists()
 
 
+def test_each_step_s_groups_are_logged_for_the_viewer(smoke_run):
+    """rollouts.jsonl: per step, the group's episodes with reward, r_np, judged part and advantage (pr2 view)."""
+    from pr2.report.viewer import build_payload
+
+    out, result, recorder, config, _ = smoke_run
+    rows = read_jsonl(out / "rollouts.jsonl")
+    assert [r["step"] for r in rows] == [1, 2]
+    for row, step in zip(rows, recorder, strict=True):
+        assert row["question_id"] == step[0].question_id and len(row["episodes"]) == config.trl["num_generations"]
+        assert [e["answer"] for e in row["episodes"]] == [t.answer for t in step]
+        advantages = [e["advantage"] for e in row["episodes"]]
+        rewards = [e["reward"] for e in row["episodes"]]
+        if len(set(rewards)) > 1:  # a group whose rewards differ pushes its best up and (with r_np) is signed
+            assert advantages[rewards.index(max(rewards))] == max(advantages)
+    assert json.loads((result.adapter_dir / "pr2-agent.json").read_text())["max_model_len"] == 256
+    (training,) = build_payload([out])["trainings"]
+    assert len(training["rollouts"]) == 2 and len(training["metrics"]) == 2
+
+
 def test_resume_from_checkpoint_continues_the_run(smoke_run):
     out, _, _, _, overrides = smoke_run
     config = load_train_config(ROOT / "configs" / "cpu-smoke.yaml", [*overrides, "max_steps=3"])
