@@ -187,10 +187,9 @@ def run_demo(
         p = score_and_write(questions, answers, out / folder / "scores.proxy.json", proxy)
         return Row(name, f, p, **extra)
 
-    def fresh(adapter_of, data=questions) -> dict:  # every demo starts its folders over; the fingerprint says what
+    def fresh(adapter_of, data=questions) -> dict:  # the fingerprint says what made each folder
         policy = model_identity("smollm2", "hf", None, adapter_of)
-        ids = [q.id for q in data]
-        return {"fingerprint": {"policy": policy, "dtype": DTYPE, "data": ids}, "overwrite": True}
+        return {"fingerprint": {"policy": policy, "dtype": DTYPE, "data": [q.id for q in data]}}
 
     base = load_generator(GeneratorConfig(model="smollm2", dtype=DTYPE))
     rows = []
@@ -200,9 +199,10 @@ def run_demo(
         ("oracle (evidence posts shown)", ORACLE, oracle_questions(questions)),
     ):
         folder = "oracle" if data is not questions else config.method
-        outputs, _ = run_baseline_file(
-            data, out / folder, base, config, retriever=retriever, progress=progress, desc=name, **fresh(None, data)
-        )
+        outputs, _ = reuse_or_redo(
+            run_baseline_file, data, out / folder, base, config, retriever=retriever, progress=progress, desc=name,
+            **fresh(None, data),
+        )  # fmt: skip
         evidence = (
             None if config.method == "none" else evidence_found(questions, {o.id: o.context_ids for o in outputs})
         )
@@ -213,9 +213,9 @@ def run_demo(
         ("PR² untrained", "pr2-untrained", base, UNTRAINED_AGENT, None),
         ("PR² trained", "pr2-trained", trained, TRAINED_AGENT, adapter),
     ):
-        result = run_agent_file(
-            questions, out / folder, generator, config, retriever=retriever, progress=progress, desc=name,
-            **fresh(adapter_of),
+        result = reuse_or_redo(
+            run_agent_file, questions, out / folder, generator, config, retriever=retriever, progress=progress,
+            desc=name, **fresh(adapter_of),
         )  # fmt: skip
         ts = result.trajectories
         retrieved = {t.question_id: [i for ids in t.retrieved_ids for i in ids] for t in ts}
@@ -263,6 +263,19 @@ def run_demo(
     write_json_atomic(out / "heldout.json", record)  # what ships as assets/laptop/heldout.json after --limit 0
     echo(f"done in {seconds:.0f}s; view the runs: pr2 view {out}")
     return {"seconds": seconds, "rows": rows, "table": text, "shown": shown, "record": record}
+
+
+def reuse_or_redo(run, *args, **kwargs):
+    """A demo folder made the same way (policy, adapter, dtype, questions, settings: its fingerprint) is reused, as
+    a killed run resumes; one made any other way is started over."""
+    from pr2.errors import PR2Error
+
+    try:
+        return run(*args, overwrite=False, **kwargs)
+    except PR2Error as err:
+        if "made by a different run" not in str(err):
+            raise
+        return run(*args, overwrite=True, **kwargs)
 
 
 def heldout_record(rows: list[Row], questions: list[Question], adapter: Path) -> dict:

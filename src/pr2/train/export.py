@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from pathlib import Path
 
 import torch
@@ -40,11 +41,15 @@ def _trained_model(run_dir: Path):
         start = json.loads((final / "pr2-base-model.json").read_text(encoding="utf-8"))["base_model"]
     except (OSError, ValueError, KeyError) as err:
         raise PR2Error(f"{run_dir}: cannot read the run's config or base model ({err})") from None
-    config = TrainConfig(model=saved["model"])
-    model, tokenizer = load_policy(config, start)
-    merged = PeftModel.from_pretrained(model, str(final)).merge_and_unload()
-    base, _ = load_policy(config)
-    return config.model, merged, base, tokenizer
+    exact = TrainConfig(model=saved["model"])  # fp32: the merge adds the adapter without rounding
+    model, tokenizer = load_policy(exact, start)
+    with warnings.catch_warnings():  # peft asks transformers a deprecated question; not the user's concern
+        warnings.simplefilter("ignore", FutureWarning)
+        merged = PeftModel.from_pretrained(model, str(final)).merge_and_unload()
+    # The base as the run saw it: a bf16 run trained on (and saved its warm start from) the bf16-rounded weights,
+    # so its embeddings and norms equal those, not the fp32 originals.
+    base, _ = load_policy(TrainConfig(model=saved["model"], trl=saved.get("trl", {})))
+    return exact.model, merged, base.float(), tokenizer
 
 
 def _factor(delta: torch.Tensor, rank: int) -> tuple[torch.Tensor, torch.Tensor, float]:
