@@ -42,6 +42,17 @@ def laptop_agent(questions: int) -> AgentConfig:
     return replace(agent, batch_size=questions, temperature=recipe["temperature"], top_p=recipe["top_p"], seed=0)
 
 
+def synth_training_questions(data: str | None, n: int, prefix: str) -> list:
+    """The first `n` training questions of `data`, or of `pr2 synth --users 300 --seed 0` made in a temporary folder."""
+    if data is None:
+        from pr2.data.synth import SynthConfig, write_benchmark
+
+        folder = tempfile.mkdtemp(prefix=prefix)
+        write_benchmark(SynthConfig(users=300, seed=0), folder)
+        data = str(Path(folder) / "train.jsonl")
+    return select_questions(data, split="train", limit=n)
+
+
 def policy_tokens(trajectories) -> int:
     return sum(sum(t.loss_mask) for t in trajectories)
 
@@ -90,14 +101,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--data", default=None, help="a pr2 synth train.jsonl (default: made in a temporary folder)")
     args = parser.parse_args()
-    data = args.data
-    if data is None:
-        from pr2.data.synth import SynthConfig, write_benchmark
-
-        folder = tempfile.mkdtemp(prefix="pr2-agent-speed-")
-        write_benchmark(SynthConfig(users=300, seed=0), folder)
-        data = str(Path(folder) / "train.jsonl")
-    questions = select_questions(data, split="train", limit=args.questions)
+    questions = synth_training_questions(args.data, args.questions, "pr2-agent-speed-")
     config = laptop_agent(args.questions)
     retriever = load_retriever(config.retriever)
     fp32 = load_generator(GeneratorConfig(model="smollm2", dtype="fp32", batch_size=args.questions))

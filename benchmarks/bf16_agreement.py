@@ -12,28 +12,17 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
 import time
 from dataclasses import replace
-from pathlib import Path
 
-from agent_speed import laptop_agent
+from agent_speed import laptop_agent, synth_training_questions
 
 from pr2.agent import run_agent
-from pr2.data.io import select_questions
 from pr2.generation import GeneratorConfig, load_generator
+from pr2.generation.turn_cache import common_prefix
 from pr2.judge import JudgeConfig, build_judge
 from pr2.retrieval import load_retriever
 from pr2.train.reward import answer_rewards, evidence_share
-
-
-def common_prefix(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 def main() -> None:
@@ -41,14 +30,7 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=32)
     parser.add_argument("--data", default=None)
     args = parser.parse_args()
-    data = args.data
-    if data is None:
-        from pr2.data.synth import SynthConfig, write_benchmark
-
-        folder = tempfile.mkdtemp(prefix="pr2-bf16-")
-        write_benchmark(SynthConfig(users=300, seed=0), folder)
-        data = str(Path(folder) / "train.jsonl")
-    questions = select_questions(data, split="train", limit=args.questions)
+    questions = synth_training_questions(args.data, args.questions, "pr2-bf16-")
     config = replace(laptop_agent(16), temperature=0.0, example_turn=True)
     retriever = load_retriever(config.retriever)
     judge = build_judge(JudgeConfig(mode="fact"))

@@ -18,7 +18,7 @@ tokens at temperature 0 in fp32).
 
 from __future__ import annotations
 
-import logging
+import functools
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
@@ -26,8 +26,6 @@ import torch
 
 from pr2.generation.base import Completion, SamplingParams
 from pr2.generation.finish import finish_ids, first_stop
-
-log = logging.getLogger(__name__)
 
 # A stop string ends within the last few tokens of what was decoded; decoding only that tail each step keeps the
 # check O(1) per token (every stop tag pr2 uses is under 12 characters, every token at least one).
@@ -51,12 +49,6 @@ class TurnCache:
     def __init__(self) -> None:
         self.entries: dict[Hashable, _Entry] = {}
 
-    def __len__(self) -> int:
-        return len(self.entries)
-
-    def cached_tokens(self) -> int:
-        return sum(len(e.ids) for e in self.entries.values())
-
 
 def supports_turn_cache(model) -> bool:
     """Full-attention decoders only: a sliding-window layer (Gemma-2) keeps a bounded window that the holes in the
@@ -68,7 +60,8 @@ def supports_turn_cache(model) -> bool:
     return not getattr(config, "sliding_window", None) or not getattr(config, "use_sliding_window", True)
 
 
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many leading ids `a` and `b` share."""
     n = min(len(a), len(b))
     i = 0
     while i < n and a[i] == b[i]:
@@ -105,6 +98,7 @@ def _race(weights: torch.Tensor) -> torch.Tensor:
     return (weights / noise).argmax(dim=-1)
 
 
+@functools.cache  # one class per process, not one per generate call
 def _growing_layer_class():
     from transformers.cache_utils import DynamicLayer
 
@@ -223,7 +217,7 @@ def generate_continued(
     pasts, keeps, chunks = [], [], []
     for row, key in zip(rows, keys, strict=True):
         past = store.entries.pop(key, None)
-        keep = 0 if past is None else min(_common_prefix(past.ids, row), len(row) - 1)  # the last token is fed
+        keep = 0 if past is None else min(common_prefix(past.ids, row), len(row) - 1)  # the last token is fed
         pasts.append(past)
         keeps.append(keep)
         chunks.append(row[keep:])
