@@ -620,6 +620,113 @@ def export_adapter(
     )
 
 
+@app.command()
+@one_line_errors
+def serve(
+    ctx: typer.Context,
+    db: str = _opt("pr2.db", "db", "Database: a SQLite file, sqlite:///path or postgresql+psycopg://user@host/db."),
+    model: str = _opt("smollm2", "model", "Policy: smollm2, qwen, gemma, llama, a Hub id, a path or a served name."),
+    backend: str = _opt("hf", "backend", "hf, openai or vllm."),
+    base_url: str | None = _opt(None, "base-url", "OpenAI-compatible server URL (--backend openai)."),
+    api_key_addr: str | None = _opt(None, "api_key_addr", "File with the model server's API key."),
+    adapter: str | None = _opt(None, "adapter", "LoRA adapter directory (from pr2 train); its agent settings apply."),
+    dtype: str | None = _opt(None, "dtype", "hf: auto, bf16, fp16 or fp32."),
+    host: str = _opt("127.0.0.1", "host", "Address to listen on."),
+    port: int = _opt(8000, "port", "Port to listen on."),
+    max_model_len: int = _opt(_AGENT.max_model_len, "max-model-len", "Total token budget per episode."),
+    max_turn_tokens: int = _opt(_AGENT.max_turn_tokens, "max-turn-tokens", "New tokens per turn (a request's cap)."),
+    top_k: int = _opt(_AGENT.top_k, "top-k", "Posts inserted per search."),
+    max_searches: int = _opt(_AGENT.max_searches, "max-searches", "Searches per question."),
+    retriever: str = _opt(_AGENT.retriever, "retriever", "bm25, minilm, contriever, or an encoder id/path."),
+    prefill: str | None = _opt(_AGENT.prefill, "prefill", "Text the assistant turn starts with ('' for none)."),
+    answer_on_stop: bool = _opt(
+        _AGENT.answer_on_stop, "answer-on-stop/--no-answer-on-stop", "Tell a policy that stops silently to answer."
+    ),
+    max_batch: int = _opt(16, "max-batch", "Answer requests advanced together."),
+    batch_window_ms: float = _opt(10.0, "batch-window-ms", "How long a batch waits for more requests."),
+    no_model: bool = _opt(False, "no-model", "Serve posts only (no answers): load no model."),
+) -> None:
+    """Serve personalized answers over HTTP: users' posts in a database, the PR² agent behind /v1/answer and an
+    OpenAI-compatible /v1/chat/completions (the request's `user` names the profile). Requests need an API key
+    (pr2 keys create)."""
+    from pr2.agent.settings import agent_config_for
+    from pr2.serve.server import build_app
+    from pr2.serve.server import serve as run_server
+    from pr2.serve.service import ServeConfig
+
+    given = {
+        name: value
+        for name, value in {
+            "max_model_len": max_model_len, "max_turn_tokens": max_turn_tokens, "top_k": top_k,
+            "max_searches": max_searches, "retriever": retriever, "prefill": prefill or None,
+            "answer_on_stop": answer_on_stop,
+        }.items()
+        if _from_command_line(ctx, name)
+    }  # fmt: skip
+    agent = agent_config_for(adapter, {**given, "temperature": 0.0, "seed": 0})
+    generator_config = None
+    if not no_model:
+        generator_config = GeneratorConfig(
+            model=model,
+            backend=backend,
+            base_url=base_url,
+            api_key_addr=api_key_addr,
+            adapter=adapter,
+            dtype=dtype,
+            max_model_len=agent.max_model_len,
+            batch_size=max_batch,
+        )
+    config = ServeConfig(max_batch=max_batch, batch_window=batch_window_ms / 1000)
+    app_ = build_app(db, generator_config, agent, config)
+    if not app_.state.store.has_keys():
+        typer.echo(f"note: no API key yet; every request will be refused until you run: pr2 keys create --db {db}")
+    run_server(app_, host, port)
+
+
+keys_app = typer.Typer(help="API keys of pr2 serve (stored hashed; a key is shown once).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+@one_line_errors
+def keys_create(
+    db: str = _opt("pr2.db", "db", "The server's database."),
+    name: str | None = _opt(None, "name", "A label for the key."),
+    user: list[str] | None = _opt(None, "user", "Limit the key to this user (repeatable); default: every user."),
+) -> None:
+    """Create an API key and print it (only its hash is stored: keep it now)."""
+    from pr2.serve.store import Store
+
+    key_id, key = Store(db).create_key(name, user or None)
+    typer.echo(f"key id: {key_id}")
+    typer.echo(key)
+
+
+@keys_app.command("revoke")
+@one_line_errors
+def keys_revoke(
+    key_id: str = typer.Argument(..., help="The key's id (pr2 keys list)."),
+    db: str = _opt("pr2.db", "db", "The server's database."),
+) -> None:
+    """Revoke an API key: refused from the next request on, by every server process."""
+    from pr2.serve.store import Store
+
+    if not Store(db).revoke_key(key_id):
+        raise PR2Error(f"no active key with id {key_id!r} in {db}")
+    typer.echo(f"revoked {key_id}")
+
+
+@keys_app.command("list")
+@one_line_errors
+def keys_list(db: str = _opt("pr2.db", "db", "The server's database.")) -> None:
+    """The keys: id, name, users, whether revoked (never the key itself)."""
+    from pr2.serve.store import Store
+
+    for k in Store(db).list_keys():
+        users = "all users" if k["users"] is None else ", ".join(k["users"])
+        typer.echo(f"{k['id']}  {k['name'] or '-'}  {users}  {'revoked' if k['revoked'] else 'active'}")
+
+
 def main() -> None:
     app()
 

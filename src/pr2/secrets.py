@@ -25,8 +25,8 @@ _PATTERNS = [
         re.compile(r"(?i)((?:api[_-]?key|x-api-key|access[_-]?token|secret)['\"]?\s*[:=]\s*['\"]?)[^\s'\",}&]+"),
         r"\1" + MASK,
     ),
-    # Well-known key shapes: OpenAI/Anthropic-style sk-..., Hugging Face hf_...
-    (re.compile(r"\b(sk-[A-Za-z0-9_-]{8,}|hf_[A-Za-z0-9]{16,})"), MASK),
+    # Well-known key shapes: OpenAI/Anthropic-style sk-..., Hugging Face hf_..., pr2 serve's pr2_<id>_...
+    (re.compile(r"\b(sk-[A-Za-z0-9_-]{8,}|hf_[A-Za-z0-9]{16,}|pr2_[0-9a-f]{12}_[A-Za-z0-9_-]{16,})"), MASK),
 ]
 
 _KEY_ENV = ("OPENAI_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")

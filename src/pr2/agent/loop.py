@@ -86,8 +86,11 @@ def run_agent(
     tokenizer=None,
     timings: LoopTimings | None = None,
     on_batch=None,
+    index_for=None,
 ) -> list[Trajectory]:
-    """Run the PR² loop for `questions`, `config.batch_size` at a time; `on_batch(trajectories)` after each batch."""
+    """Run the PR² loop for `questions`, `config.batch_size` at a time; `on_batch(trajectories)` after each batch.
+    `index_for(question)` gives a question's prepared ProfileIndex (pr2 serve: embeddings stored when each post was
+    written); by default each profile is indexed here."""
     from pr2.retrieval import load_retriever
 
     tokenizer = agent_tokenizer(generator, tokenizer)
@@ -96,7 +99,7 @@ def run_agent(
     out: list[Trajectory] = []
     for start in range(0, len(questions), config.batch_size):
         batch = _run_batch(
-            questions[start : start + config.batch_size], generator, tokenizer, retriever, config, timings
+            questions[start : start + config.batch_size], generator, tokenizer, retriever, config, timings, index_for
         )
         out.extend(batch)
         if on_batch is not None:
@@ -104,7 +107,7 @@ def run_agent(
     return out
 
 
-def _run_batch(questions, generator, tokenizer, retriever, config: AgentConfig, timings: LoopTimings):
+def _run_batch(questions, generator, tokenizer, retriever, config: AgentConfig, timings: LoopTimings, index_for=None):
     began = time.perf_counter()
     token_in = hasattr(generator, "encode_prompt")
     # Keys and values kept between an episode's turns, where the back end can (hf): each token prefilled once.
@@ -114,7 +117,11 @@ def _run_batch(questions, generator, tokenizer, retriever, config: AgentConfig, 
     for q in questions:
         t0 = time.perf_counter()
         if q.id not in indexes:
-            indexes[q.id] = ProfileIndex(candidate_pool(q, config.candidate_pool, retriever), retriever)
+            indexes[q.id] = (
+                index_for(q)
+                if index_for is not None
+                else ProfileIndex(candidate_pool(q, config.candidate_pool, retriever), retriever)
+            )
         index = indexes[q.id]  # this user's only
         timings.retrieval += time.perf_counter() - t0
         prompt = episode_prompt_ids(q.question, config, tokenizer)

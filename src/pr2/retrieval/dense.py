@@ -108,9 +108,9 @@ class SentenceTransformerEncoder:
 
 
 class _DenseIndex:
-    def __init__(self, encoder: Encoder, documents: Sequence[str]) -> None:
+    def __init__(self, encoder: Encoder, documents: Sequence[str] = (), embeddings: torch.Tensor | None = None) -> None:
         self.encoder = encoder
-        self.embeddings = _encode_unique(encoder, documents)
+        self.embeddings = embeddings if embeddings is not None else _encode_unique(encoder, documents)
 
     def scores(self, query: str) -> np.ndarray:
         if len(self.embeddings) == 0:
@@ -136,6 +136,14 @@ class DenseRetriever:
 
     def index(self, documents: Sequence[str]) -> _DenseIndex:
         return _DenseIndex(self.encoder, documents)
+
+    def embed_documents(self, documents: Sequence[str]) -> torch.Tensor:
+        """Document embeddings as `index` computes them, to be stored and given back to `index_embeddings`."""
+        return _encode_unique(self.encoder, documents)
+
+    def index_embeddings(self, embeddings: torch.Tensor) -> _DenseIndex:
+        """An index over documents embedded earlier (`embed_documents`): a search encodes only its query."""
+        return _DenseIndex(self.encoder, embeddings=embeddings)
 
     def score_many(self, queries: Sequence[str], profiles: Sequence[Sequence[str]]) -> list[np.ndarray]:
         # All texts of these questions form one pool: shared posts are encoded once, and length-sorted batches

@@ -5,15 +5,23 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from pr2.data.schema import ProfileItem
-from pr2.retrieval.base import Retriever, rank_order
+from pr2.retrieval.base import Retriever, SearchIndex, rank_order
 
 
 class ProfileIndex:
     """Document embeddings (or the BM25 index) are computed once here; `search` only encodes the query."""
 
-    def __init__(self, profile: list[ProfileItem], retriever: Retriever) -> None:
+    def __init__(
+        self, profile: list[ProfileItem], retriever: Retriever | None, prepared: SearchIndex | None = None
+    ) -> None:
+        """`prepared`: an index already built over `profile`'s texts, in order (e.g. from stored embeddings)."""
         self.items = list(profile)
-        self._index = retriever.index([item.text for item in self.items]) if self.items else None
+        if not self.items:
+            self._index = None
+        elif prepared is not None:
+            self._index = prepared
+        else:
+            self._index = retriever.index([item.text for item in self.items])
 
     def __len__(self) -> int:
         return len(self.items)

@@ -1,0 +1,356 @@
+"""The HTTP API of `pr2 serve` (FastAPI): posts per user, personalized answers, OpenAI-compatible chat, health and
+Prometheus metrics. Every refusal is a 4xx whose body is one line: {"error": {"message": ..., "type": ...}} (the
+shape OpenAI clients read)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+import unicodedata
+import uuid
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from pr2.errors import PR2Error
+from pr2.serve.service import Answerer, Batcher, Job, RequestError, ServeConfig
+
+log = logging.getLogger(__name__)
+
+MAX_USER_ID = 256
+MAX_QUESTION_CHARS = 20_000
+
+
+# --- request bodies (unknown fields are refused: a typo'd setting should not be silently ignored) ---
+
+
+class PostIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str
+
+
+class PostsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    posts: list[PostIn] | None = None
+    text: str | None = None
+
+
+class AgentSettings(BaseModel):
+    """What a request may change of the server's agent settings."""
+
+    model_config = ConfigDict(extra="forbid")
+    top_k: int | None = Field(None, ge=1, le=20)
+    max_searches: int | None = Field(None, ge=0, le=8)
+    max_turn_tokens: int | None = Field(None, ge=1, le=1024)
+    temperature: float | None = Field(None, ge=0.0, le=2.0)
+    top_p: float | None = Field(None, gt=0.0, le=1.0)
+    seed: int | None = None
+
+
+class AnswerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    user_id: str
+    question: str
+    settings: AgentSettings | None = None
+
+
+class ChatIn(BaseModel):
+    model_config = ConfigDict(extra="allow")  # OpenAI clients send fields pr2 has no use for
+    model: str | None = None
+    messages: list[dict[str, Any]]
+    user: str | None = None
+    temperature: float | None = Field(None, ge=0.0, le=2.0)
+    top_p: float | None = Field(None, gt=0.0, le=1.0)
+    seed: int | None = None
+    stream: bool | None = False
+
+
+# --- checks that give one-line messages ---
+
+
+def _check_text(value: str, what: str, limit: int) -> None:
+    if not value.strip():
+        raise RequestError(422, f"{what} is empty")
+    if len(value) > limit:
+        raise RequestError(413, f"{what} is {len(value)} characters; the limit is {limit}")
+    if "\x00" in value:
+        raise RequestError(422, f"{what} contains a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RequestError(422, f"{what} is not valid Unicode (a lone surrogate)") from None
+
+
+def check_user_id(user_id: str) -> None:
+    if not user_id or len(user_id) > MAX_USER_ID:
+        raise RequestError(422, f"user id must be 1 to {MAX_USER_ID} characters")
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in user_id):
+        raise RequestError(422, "user id contains a control character or a lone surrogate")
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    kind = {401: "authentication_error", 403: "permission_error", 404: "not_found_error"}.get(
+        status, "invalid_request_error" if status < 500 else "server_error"
+    )
+    return JSONResponse({"error": {"message": " ".join(message.split()), "type": kind}}, status_code=status)
+
+
+class Metrics:
+    """Prometheus collectors of one app (its own registry: several apps may live in one process, as in tests)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("pr2_requests", "HTTP requests", ["route", "method", "status"], registry=self.registry)
+        self.latency = Histogram(
+            "pr2_request_seconds",
+            "HTTP request latency",
+            ["route"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+            registry=self.registry,
+        )
+        self.batch_size = Histogram(
+            "pr2_answer_batch_size",
+            "Answer requests run together",
+            buckets=(1, 2, 4, 8, 16, 32, 64),
+            registry=self.registry,
+        )
+        self.queue_depth = Gauge("pr2_answer_queue_depth", "Answer requests waiting or running", registry=self.registry)
+        self.posts_written = Counter("pr2_posts_written", "Posts added", registry=self.registry)
+        self.answers = Counter("pr2_answers", "Answers given", ["cached"], registry=self.registry)
+
+
+def create_app(store, answerer: Answerer | None, config: ServeConfig | None = None) -> FastAPI:
+    """The API over `store`; `answerer` None serves posts only (answer routes answer 503)."""
+    config = config or ServeConfig()
+    metrics = Metrics()
+    batcher = (
+        Batcher(answerer.answer_batch, config.max_batch, config.batch_window, metrics.batch_size.observe)
+        if answerer is not None
+        else None
+    )
+    metrics.queue_depth.set_function(lambda: batcher.depth if batcher is not None else 0)
+
+    @asynccontextmanager
+    async def lifespan(_app):
+        if batcher is not None:
+            batcher.start()
+        yield
+        if batcher is not None:
+            await batcher.stop()
+
+    app = FastAPI(title="pr2", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.store, app.state.answerer, app.state.metrics = store, answerer, metrics
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next):
+        began = time.perf_counter()
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > config.max_body_bytes):
+            response = _error(413, f"request body over {config.max_body_bytes} bytes")
+        else:
+            try:
+                response = await call_next(request)
+            except Exception:  # never a traceback to the client; the log has it
+                log.exception("unhandled error on %s %s", request.method, request.url.path)
+                response = _error(500, "internal error (see the server log)")
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        metrics.requests.labels(path, request.method, str(response.status_code)).inc()
+        metrics.latency.labels(path).observe(time.perf_counter() - began)
+        return response
+
+    @app.exception_handler(RequestError)
+    async def _refused(_request, err: RequestError):
+        return _error(err.status, str(err))
+
+    @app.exception_handler(PR2Error)
+    async def _pr2_error(_request, err: PR2Error):
+        return _error(400, str(err))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request, err: RequestValidationError):
+        first = err.errors()[0] if err.errors() else {"msg": "invalid request", "loc": ()}
+        if first.get("type") == "json_invalid":
+            return _error(400, f"malformed JSON: {first.get('ctx', {}).get('error', first['msg'])}")
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
+        return _error(422, f"{where}: {first['msg']}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request, err: StarletteHTTPException):
+        return _error(err.status_code, str(err.detail))
+
+    async def authorize(request: Request, user_id: str | None) -> None:
+        header = request.headers.get("authorization", "")
+        scheme, _, key = header.partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            raise RequestError(401, "missing API key: send 'Authorization: Bearer <key>' (create one: pr2 keys create)")
+        scope = await run_in_threadpool(store.key_scope, key.strip())
+        if scope is None:
+            raise RequestError(401, "invalid or revoked API key")
+        _key_id, allowed = scope
+        if user_id is not None:
+            check_user_id(user_id)
+            if allowed is not None and user_id not in allowed:
+                raise RequestError(403, f"this API key may not act for user {user_id!r}")
+
+    # --- posts ---
+
+    @app.post("/v1/users/{user_id}/posts", status_code=201)
+    async def add_posts(user_id: str, body: PostsIn, request: Request):
+        await authorize(request, user_id)
+        if (body.posts is None) == (body.text is None):
+            raise RequestError(422, "give either 'text' (one post) or 'posts' (a list of {'text': ...})")
+        texts = [body.text] if body.text is not None else [p.text for p in body.posts]
+        if not texts:
+            raise RequestError(422, "posts is empty")
+        if len(texts) > config.max_posts_per_request:
+            raise RequestError(413, f"{len(texts)} posts in one request; the limit is {config.max_posts_per_request}")
+        for i, t in enumerate(texts):
+            _check_text(t, "text" if body.text is not None else f"posts[{i}].text", config.max_post_chars)
+        embeddings = await run_in_threadpool(answerer.embed, texts) if answerer is not None else None
+        embedder = answerer.embedder if answerer is not None else None
+        ids = await run_in_threadpool(store.add_posts, user_id, texts, embeddings, embedder)
+        metrics.posts_written.inc(len(ids))
+        return {"user_id": user_id, "ids": ids}
+
+    @app.get("/v1/users/{user_id}/posts")
+    async def list_posts(user_id: str, request: Request, limit: int = 100, after: int = 0):
+        await authorize(request, user_id)
+        if not 1 <= limit <= 1000 or after < 0:
+            raise RequestError(422, "limit must be 1 to 1000 and after a cursor from an earlier page (≥ 0)")
+        if not await run_in_threadpool(store.user_exists, user_id):
+            raise RequestError(404, f"unknown user {user_id!r}")
+        page, cursor = await run_in_threadpool(store.list_posts, user_id, limit, after)
+        return {
+            "user_id": user_id,
+            "posts": [{"id": p.id, "text": p.text, "created_at": p.created_at} for p in page],
+            "next": cursor,
+        }
+
+    @app.delete("/v1/users/{user_id}/posts/{post_id}")
+    async def delete_post(user_id: str, post_id: str, request: Request):
+        await authorize(request, user_id)
+        if not await run_in_threadpool(store.delete_post, user_id, post_id):
+            raise RequestError(404, f"user {user_id!r} has no post {post_id!r}")
+        return {"deleted": post_id}
+
+    @app.delete("/v1/users/{user_id}")
+    async def delete_user(user_id: str, request: Request):
+        await authorize(request, user_id)
+        deleted = await run_in_threadpool(store.delete_user, user_id)
+        if deleted is None:
+            raise RequestError(404, f"unknown user {user_id!r}")
+        return {"deleted_user": user_id, "deleted_posts": deleted}
+
+    # --- answers ---
+
+    async def answer(user_id: str, question: str, settings: dict) -> dict:
+        if answerer is None:
+            raise RequestError(503, "this server was started without a model")
+        began = time.perf_counter()
+        _check_text(question, "question", MAX_QUESTION_CHARS)
+        agent = dataclasses.replace(answerer.agent, **{k: v for k, v in settings.items() if v is not None})
+        if agent.max_turn_tokens > answerer.agent.max_turn_tokens:
+            raise RequestError(
+                422, f"settings.max_turn_tokens: at most {answerer.agent.max_turn_tokens} on this server"
+            )
+        await run_in_threadpool(answerer.check_question, question, agent)
+        version = await run_in_threadpool(store.version, user_id)
+        if version is None:
+            raise RequestError(404, f"unknown user {user_id!r}: add posts first")
+        key = answerer.cache_key(user_id, version, question, agent)
+        cached = await run_in_threadpool(store.cached_answer, key) if key and config.cache_answers else None
+        if cached is not None:
+            result = {**cached, "cached": True, "timings": {"queue_s": 0.0, "agent_s": 0.0}}
+        else:
+            result = {**await batcher.submit(Job(user_id, question, agent)), "cached": False}
+        metrics.answers.labels(str(result["cached"]).lower()).inc()
+        result["timings"]["total_s"] = time.perf_counter() - began
+        return result
+
+    @app.post("/v1/answer")
+    async def answer_route(body: AnswerIn, request: Request):
+        await authorize(request, body.user_id)
+        settings = body.settings.model_dump() if body.settings is not None else {}
+        return await answer(body.user_id, body.question, settings)
+
+    @app.post("/v1/chat/completions")
+    async def chat(body: ChatIn, request: Request):
+        if not body.user:
+            raise RequestError(400, "the request's 'user' field names whose history to answer from; it is missing")
+        await authorize(request, body.user)
+        if body.stream:
+            raise RequestError(400, "stream is not supported by pr2 serve; send stream=false")
+        question = _last_user_message(body.messages)
+        settings = {"temperature": body.temperature, "top_p": body.top_p, "seed": body.seed}
+        result = await answer(body.user, question, settings)
+        usage = result["usage"]
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.model or answerer.model_id,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": result["answer"]},
+                    "finish_reason": "stop" if result["ended"] == "answer" else "length",
+                }
+            ],
+            "usage": {
+                "prompt_tokens": usage["prompt_tokens"],
+                "completion_tokens": usage["completion_tokens"],
+                "total_tokens": usage["prompt_tokens"] + usage["completion_tokens"],
+            },
+            "pr2": {k: result[k] for k in ("searches", "retrieved_post_ids", "ended", "cached", "timings")},
+        }
+
+    # --- operations ---
+
+    @app.get("/healthz")
+    async def healthz():
+        from sqlalchemy import text
+
+        def ping() -> None:
+            with store.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+
+        try:
+            await run_in_threadpool(ping)
+        except Exception as err:
+            return _error(503, f"database unreachable: {type(err).__name__}")
+        return {
+            "status": "ok",
+            "database": store.engine.dialect.name,
+            "model": answerer.model_id if answerer is not None else None,
+            "queue_depth": batcher.depth if batcher is not None else 0,
+        }
+
+    @app.get("/metrics")
+    async def prometheus():
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def _last_user_message(messages: list[dict[str, Any]]) -> str:
+    for message in reversed(messages):
+        if message.get("role") != "user":
+            continue
+        content = message.get("content")
+        if isinstance(content, str):
+            return content
+        if isinstance(content, list):
+            parts = [p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"]
+            if parts:
+                return "\n".join(parts)
+        raise RequestError(422, "messages: the last user message has no text content")
+    raise RequestError(422, "messages: no user message (the question is the last user message)")

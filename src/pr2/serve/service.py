@@ -1,0 +1,271 @@
+"""What the server does besides HTTP: embed posts when they are written, and answer questions in batches.
+
+Answer requests wait in one queue; a worker takes every request waiting (up to `max_batch`, after a short window
+for stragglers) and runs them through the agent loop together, so users asking at the same time advance turn by turn
+in one batched generate call. Requests whose agent settings differ run as separate batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from pr2.agent.loop import agent_tokenizer, episode_prompt_ids, run_agent
+from pr2.agent.protocol import AgentConfig
+from pr2.data.schema import ProfileItem, Question
+from pr2.errors import PR2Error
+from pr2.retrieval import ProfileIndex
+from pr2.serve.store import Profile, Store
+
+log = logging.getLogger(__name__)
+
+
+class RequestError(PR2Error):
+    """A request the server refuses, with its HTTP status; the message is one line for the client."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class ServeConfig:
+    """Limits and batching of `pr2 serve`."""
+
+    max_batch: int = 16
+    """Answer requests advanced together by the agent loop."""
+    batch_window: float = 0.01
+    """Seconds the worker waits for more requests after the first one of a batch arrives."""
+    max_post_chars: int = 20_000
+    """Longest post accepted."""
+    max_posts_per_request: int = 1_000
+    """Most posts one request may add."""
+    max_body_bytes: int = 16 * 1024 * 1024
+    """Largest request body accepted."""
+    cache_answers: bool = True
+    """Keep greedy answers (temperature 0) for their exact profile version, question and settings."""
+
+
+@dataclass
+class Job:
+    user_id: str
+    question: str
+    config: AgentConfig
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    queued_at: float = field(default_factory=time.perf_counter)
+
+
+_AGENT_LOCK = threading.Lock()  # the agent's retriever: its worker thread, and writes when no second copy is given
+
+
+def settings_key(config: AgentConfig) -> str:
+    return json.dumps({k: v for k, v in dataclasses.asdict(config).items() if k != "batch_size"}, sort_keys=True)
+
+
+class Answerer:
+    """The agent over the store: a profile's prepared index comes from the embeddings stored with its posts."""
+
+    def __init__(
+        self,
+        store: Store,
+        generator,
+        retriever,
+        agent: AgentConfig,
+        model_id: str,
+        write_retriever=None,
+        identity: dict | None = None,
+    ) -> None:
+        """`retriever` serves the agent worker alone; `write_retriever` (a second copy of the same encoder) embeds
+        posts in the request threads, so that a write never waits for an answer batch (a fast tokenizer must not be
+        used by two threads at once). Both give the same embeddings."""
+        self.store = store
+        self.generator = generator
+        self.retriever = retriever
+        self.write_retriever = write_retriever or retriever
+        self.agent = agent
+        self.model_id = model_id
+        self.identity = identity or {"model": model_id}  # what a cached answer was made by (model, adapter digest)
+        self.tokenizer = agent_tokenizer(generator)
+        self._write_lock = threading.Lock() if write_retriever is not None else _AGENT_LOCK
+        self.embedder = getattr(retriever, "name", None) if hasattr(retriever, "embed_documents") else None
+
+    def embed(self, texts: list[str]) -> list[np.ndarray] | None:
+        """Embeddings to store with new posts (None for a retriever that keeps no embedding, e.g. BM25)."""
+        if self.embedder is None:
+            return None
+        with self._write_lock:
+            return list(self.write_retriever.embed_documents(texts).numpy())
+
+    def check_question(self, question: str, config: AgentConfig) -> None:
+        prompt = episode_prompt_ids(question, config, self.tokenizer)
+        if len(prompt) + config.max_turn_tokens > config.max_model_len:
+            raise RequestError(
+                413,
+                f"question too long: with the agent's prompt it is {len(prompt)} tokens, and the episode budget "
+                f"(max_model_len {config.max_model_len}) must leave room for a {config.max_turn_tokens}-token turn",
+            )
+
+    def cache_key(self, user_id: str, version: int, question: str, config: AgentConfig) -> str | None:
+        if config.temperature != 0:
+            return None
+        blob = json.dumps([user_id, version, question, settings_key(config), self.identity], sort_keys=True)
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+    def _index(self, profile: Profile) -> ProfileIndex:
+        items = [ProfileItem(p.id, p.text) for p in profile.posts]
+        stored = all(e is not None for e in profile.embeddings) and all(
+            name == self.embedder for name in profile.embedders
+        )
+        if self.embedder is None or not items:
+            return ProfileIndex(items, self.retriever)
+        if not stored:  # written under another encoder (or none): encoded now, this once
+            log.warning(
+                "user %s: %d posts lack %s embeddings; encoding them now", profile.user_id, len(items), self.embedder
+            )
+            return ProfileIndex(items, self.retriever)
+        embeddings = torch.from_numpy(np.stack(profile.embeddings))
+        return ProfileIndex(items, self.retriever, prepared=self.retriever.index_embeddings(embeddings))
+
+    def answer_batch(self, jobs: list[Job]) -> list[dict | Exception]:
+        """Answer jobs that share their agent settings, in one run of the loop."""
+        began = time.perf_counter()
+        results: list[dict | Exception | None] = [None] * len(jobs)
+        questions, indexes, versions = [], {}, {}
+        for i, job in enumerate(jobs):
+            profile = self.store.profile(job.user_id)
+            if profile is None:  # deleted while its request waited
+                results[i] = RequestError(404, f"unknown user {job.user_id!r}")
+                continue
+            with _AGENT_LOCK:
+                indexes[job.id] = self._index(profile)
+            versions[job.id] = profile.version
+            questions.append(Question(job.id, job.question, "", [], []))
+        config = dataclasses.replace(jobs[0].config, batch_size=max(1, len(questions)))
+        trajectories = {}
+        if questions:
+            with _AGENT_LOCK:  # queries are encoded inside the loop
+                for t in run_agent(
+                    questions, self.generator, config, retriever=self.retriever, index_for=lambda q: indexes[q.id]
+                ):
+                    trajectories[t.question_id] = t
+        agent_seconds = time.perf_counter() - began
+        for i, job in enumerate(jobs):
+            if results[i] is not None:
+                continue
+            t = trajectories[job.id]
+            response = {
+                "user_id": job.user_id,
+                "answer": t.answer,
+                "ended": t.ended,
+                "searches": [{"query": q, "post_ids": ids} for q, ids in zip(t.searches, t.retrieved_ids, strict=True)],
+                "retrieved_post_ids": list(dict.fromkeys(i for ids in t.retrieved_ids for i in ids)),
+                "usage": {
+                    "prompt_tokens": len(t.prompt_ids),
+                    "completion_tokens": sum(t.loss_mask),
+                    "inserted_tokens": len(t.loss_mask) - sum(t.loss_mask),
+                },
+                "batch_size": len(questions),
+            }
+            key = self.cache_key(job.user_id, versions[job.id], job.question, job.config)
+            if key is not None:
+                self.store.cache_answer(key, job.user_id, response)
+            results[i] = {**response, "timings": {"queue_s": began - job.queued_at, "agent_s": agent_seconds}}
+        return results  # type: ignore[return-value]
+
+
+class Batcher:
+    """One queue of answer jobs and one worker thread running them through `run_batch` in batches."""
+
+    def __init__(
+        self,
+        run_batch: Callable[[list[Job]], list[dict | Exception]],
+        max_batch: int,
+        window: float,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
+        self.run_batch = run_batch
+        self.max_batch = max_batch
+        self.window = window
+        self.on_batch = on_batch
+        self.queue: asyncio.Queue | None = None
+        self.in_flight = 0
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="pr2-agent")
+        self._task: asyncio.Task | None = None
+
+    @property
+    def depth(self) -> int:
+        """Jobs waiting plus jobs being answered."""
+        return (self.queue.qsize() if self.queue is not None else 0) + self.in_flight
+
+    def start(self) -> None:
+        self.queue = asyncio.Queue()
+        self._task = asyncio.get_running_loop().create_task(self._work())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def submit(self, job: Job) -> dict:
+        future = asyncio.get_running_loop().create_future()
+        await self.queue.put((job, future))
+        return await future
+
+    async def _take(self) -> list:
+        batch = [await self.queue.get()]
+        deadline = asyncio.get_running_loop().time() + self.window
+        while len(batch) < self.max_batch:
+            if not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+                continue
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                break
+            try:
+                batch.append(await asyncio.wait_for(self.queue.get(), left))
+            except TimeoutError:
+                break
+        return batch
+
+    async def _work(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = await self._take()
+            groups: dict[str, list] = {}
+            for job, future in batch:
+                groups.setdefault(settings_key(job.config), []).append((job, future))
+            self.in_flight = len(batch)
+            for group in groups.values():
+                jobs = [job for job, future in group if not future.cancelled()]  # clients that hung up
+                if not jobs:
+                    continue
+                if self.on_batch is not None:
+                    self.on_batch(len(jobs))
+                try:
+                    results = await loop.run_in_executor(self._executor, self.run_batch, jobs)
+                except Exception as err:  # the whole batch failed: every waiting client hears why
+                    log.exception("answer batch failed")
+                    results = [err] * len(jobs)
+                by_id = dict(zip((j.id for j in jobs), results, strict=True))
+                for job, future in group:
+                    if future.done() or job.id not in by_id:
+                        continue
+                    result = by_id[job.id]
+                    if isinstance(result, Exception):
+                        future.set_exception(result)
+                    else:
+                        future.set_result(result)
+                self.in_flight -= len(group)
+            self.in_flight = 0

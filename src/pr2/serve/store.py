@@ -1,0 +1,353 @@
+"""Users' posts, their embeddings, cached answers and API keys in one SQL database (SQLAlchemy).
+
+SQLite by default (one file, WAL, every commit synced: an acknowledged write survives a killed process), PostgreSQL
+by URL for deployments of several server processes. Each write is one transaction: a request that adds many posts
+adds all of them or none. A post's embedding is computed by the caller once, when the post is written, and stored
+beside it; a search then encodes only its query.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import (
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+
+from pr2.errors import PR2Error
+from pr2.secrets import redact
+
+log = logging.getLogger(__name__)
+
+metadata = MetaData()
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(256), primary_key=True),
+    Column("created_at", Float, nullable=False),
+    # Bumped by every change to the user's posts: a cached answer is valid only for the version it was made from.
+    Column("version", Integer, nullable=False, default=0),
+)
+
+posts = Table(
+    "posts",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),  # write order, for paging
+    Column("id", String(64), nullable=False, unique=True),
+    Column("user_id", String(256), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("embedder", String(512)),  # which encoder made `embedding` (None: none stored, e.g. BM25)
+    Column("embedding", LargeBinary),  # float32, little-endian
+    Index("ix_posts_user_seq", "user_id", "seq"),
+)
+
+answers = Table(
+    "answers",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("user_id", String(256), ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("response", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("hash", String(64), nullable=False, unique=True),  # sha256 of the key: the key itself is never stored
+    Column("name", String(256)),
+    Column("users", Text),  # JSON list of the users this key may act for; NULL: every user
+    Column("created_at", Float, nullable=False),
+    Column("revoked_at", Float),
+)
+
+
+@dataclass(frozen=True)
+class Post:
+    id: str
+    user_id: str
+    text: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A user's posts in write order with their stored embeddings (rows align; None where none is stored)."""
+
+    user_id: str
+    version: int
+    posts: list[Post]
+    embeddings: list[np.ndarray | None]
+    embedders: list[str | None]
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
+    cursor.execute("PRAGMA synchronous=FULL")  # a commit is on disk when it returns
+    cursor.execute("PRAGMA busy_timeout=30000")  # writers from several threads or processes wait their turn
+    cursor.execute("PRAGMA secure_delete=ON")  # deleted text is overwritten, not left in free pages
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def open_engine(url: str) -> Engine:
+    """An engine for `url` (`sqlite:///path.db`, `postgresql+psycopg://user@host/db`, or a bare file path)."""
+    if "://" not in url:
+        url = f"sqlite:///{url}"
+    try:
+        if url.startswith("sqlite"):
+            engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+            event.listen(engine, "connect", _sqlite_pragmas)
+        else:
+            engine = create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=8)
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except (ArgumentError, NoSuchModuleError, OperationalError, ModuleNotFoundError) as err:
+        message = " ".join(str(err).split("\n")[0].split())
+        raise PR2Error(f"cannot open database {redact(url)!r}: {redact(message)}") from None
+    return engine
+
+
+class Store:
+    """Every database access of the server. Methods are synchronous; the server calls them from worker threads."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = open_engine(url)
+        metadata.create_all(self.engine)
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- posts ---
+
+    def add_posts(
+        self,
+        user_id: str,
+        texts: Sequence[str],
+        embeddings: Sequence[np.ndarray] | None = None,
+        embedder: str | None = None,
+    ) -> list[str]:
+        """Add posts to a user (created on first write), all in one transaction. Returns the new post ids."""
+        now = time.time()
+        ids = [uuid.uuid4().hex for _ in texts]
+        rows = [
+            {
+                "id": pid,
+                "user_id": user_id,
+                "text": t,
+                "created_at": now,
+                "embedder": embedder if embeddings is not None else None,
+                "embedding": None if embeddings is None else np.asarray(e, dtype="<f4").tobytes(),
+            }
+            for pid, t, e in zip(ids, texts, embeddings if embeddings is not None else [None] * len(texts), strict=True)
+        ]
+        with self.engine.begin() as conn:
+            self._touch_user(conn, user_id, now)
+            if rows:
+                conn.execute(insert(posts), rows)
+        return ids
+
+    def _touch_user(self, conn, user_id: str, now: float) -> None:
+        bumped = conn.execute(update(users).where(users.c.id == user_id).values(version=users.c.version + 1))
+        if bumped.rowcount == 0:
+            conn.execute(insert(users).values(id=user_id, created_at=now, version=1))
+
+    def list_posts(self, user_id: str, limit: int = 100, after: int = 0) -> tuple[list[Post], int | None]:
+        """A page of a user's posts in write order, and the cursor of the next page (None at the end)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(posts.c.seq, posts.c.id, posts.c.user_id, posts.c.text, posts.c.created_at)
+                .where(posts.c.user_id == user_id, posts.c.seq > after)
+                .order_by(posts.c.seq)
+                .limit(limit + 1)
+            ).all()
+        page = rows[:limit]
+        cursor = page[-1].seq if len(rows) > limit else None
+        return [Post(r.id, r.user_id, r.text, r.created_at) for r in page], cursor
+
+    def count_posts(self, user_id: str) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(posts).where(posts.c.user_id == user_id)).scalar_one()
+
+    def user_exists(self, user_id: str) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(select(users.c.id).where(users.c.id == user_id)).first() is not None
+
+    def delete_post(self, user_id: str, post_id: str) -> bool:
+        """Delete one of the user's posts (a post id of another user deletes nothing). True if it existed."""
+        with self.engine.begin() as conn:
+            gone = conn.execute(delete(posts).where(posts.c.user_id == user_id, posts.c.id == post_id)).rowcount
+            if gone:
+                conn.execute(delete(answers).where(answers.c.user_id == user_id))  # made from the old profile
+                self._touch_user(conn, user_id, time.time())
+        if gone:
+            self._scrub()
+        return bool(gone)
+
+    def delete_user(self, user_id: str) -> int | None:
+        """Delete the user and every trace of them (posts, embeddings, cached answers). Returns the number of posts
+        deleted, None for an unknown user."""
+        with self.engine.begin() as conn:
+            n = conn.execute(delete(posts).where(posts.c.user_id == user_id)).rowcount
+            conn.execute(delete(answers).where(answers.c.user_id == user_id))
+            existed = conn.execute(delete(users).where(users.c.id == user_id)).rowcount
+        if existed:
+            self._scrub()
+        return n if existed else None
+
+    def _scrub(self) -> None:
+        """Deleted rows' bytes out of the files: SQLite overwrites them (secure_delete) in the database file, and the
+        write-ahead log that still holds the old pages is checkpointed and truncated. PostgreSQL: VACUUM marks the
+        space free (its bytes stay until reused; see README)."""
+        if self.is_sqlite:
+            for _ in range(20):
+                with self.engine.connect() as conn:
+                    busy = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").first()[0]
+                if not busy:
+                    return
+                time.sleep(0.05)
+            log.warning("write-ahead log not truncated (readers active); deleted text leaves it at the next checkpoint")
+        else:
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                for table in ("posts", "answers", "users"):
+                    conn.exec_driver_sql(f"VACUUM {table}")
+
+    def version(self, user_id: str) -> int | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(users.c.version).where(users.c.id == user_id)).scalar_one_or_none()
+
+    def profile(self, user_id: str) -> Profile | None:
+        """Everything the agent needs of one user, read in one transaction (None for an unknown user)."""
+        with self.engine.begin() as conn:
+            version = conn.execute(select(users.c.version).where(users.c.id == user_id)).scalar_one_or_none()
+            if version is None:
+                return None
+            rows = conn.execute(
+                select(posts.c.id, posts.c.text, posts.c.created_at, posts.c.embedder, posts.c.embedding)
+                .where(posts.c.user_id == user_id)
+                .order_by(posts.c.seq)
+            ).all()
+        return Profile(
+            user_id,
+            version,
+            [Post(r.id, user_id, r.text, r.created_at) for r in rows],
+            [None if r.embedding is None else np.frombuffer(r.embedding, dtype="<f4") for r in rows],
+            [r.embedder for r in rows],
+        )
+
+    # --- cached answers ---
+
+    def cached_answer(self, key: str) -> dict | None:
+        with self.engine.connect() as conn:
+            found = conn.execute(select(answers.c.response).where(answers.c.key == key)).scalar_one_or_none()
+        return None if found is None else json.loads(found)
+
+    def cache_answer(self, key: str, user_id: str, response: dict) -> None:
+        """Keep an answer for its exact (user version, question, settings); skipped if the user is gone by now."""
+        with self.engine.begin() as conn:
+            if conn.execute(select(users.c.id).where(users.c.id == user_id)).first() is None:
+                return
+            if conn.execute(select(answers.c.key).where(answers.c.key == key)).first() is None:
+                conn.execute(
+                    insert(answers).values(
+                        key=key,
+                        user_id=user_id,
+                        response=json.dumps(response, ensure_ascii=False),
+                        created_at=time.time(),
+                    )
+                )
+
+    # --- API keys ---
+
+    def create_key(self, name: str | None = None, user_ids: Sequence[str] | None = None) -> tuple[str, str]:
+        """A new API key: returns (key id, the key). Only the key's hash is stored; the key is shown once."""
+        import secrets
+
+        key_id = secrets.token_hex(6)
+        key = f"pr2_{key_id}_{secrets.token_urlsafe(32)}"
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(api_keys).values(
+                    id=key_id,
+                    hash=hash_key(key),
+                    name=name,
+                    users=None if user_ids is None else json.dumps(list(user_ids), ensure_ascii=False),
+                    created_at=time.time(),
+                )
+            )
+        return key_id, key
+
+    def revoke_key(self, key_id: str) -> bool:
+        with self.engine.begin() as conn:
+            return bool(
+                conn.execute(
+                    update(api_keys)
+                    .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+                    .values(revoked_at=time.time())
+                ).rowcount
+            )
+
+    def list_keys(self) -> list[dict]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(api_keys).order_by(api_keys.c.created_at)).all()
+        return [
+            {
+                "id": r.id,
+                "name": r.name,
+                "users": None if r.users is None else json.loads(r.users),
+                "created_at": r.created_at,
+                "revoked": r.revoked_at is not None,
+            }
+            for r in rows
+        ]
+
+    def key_scope(self, key: str) -> tuple[str, list[str] | None] | None:
+        """(key id, the users it may act for or None for all) for a valid, unrevoked key; else None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(api_keys.c.id, api_keys.c.users).where(
+                    api_keys.c.hash == hash_key(key), api_keys.c.revoked_at.is_(None)
+                )
+            ).first()
+        if row is None:
+            return None
+        return row.id, None if row.users is None else json.loads(row.users)
+
+    def has_keys(self) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(select(api_keys.c.id).where(api_keys.c.revoked_at.is_(None))).first() is not None

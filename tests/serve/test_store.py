@@ -1,0 +1,107 @@
+"""The server's storage on SQLite and PostgreSQL: posts per user with their embeddings, paging, deletion that leaves
+nothing behind, API keys stored hashed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pr2.errors import PR2Error
+from pr2.serve.store import Store
+from tests.serve.conftest import sqlite_files
+
+
+def test_posts_are_added_listed_in_pages_and_deleted(db_url):
+    store = Store(db_url)
+    ids = store.add_posts("ana", [f"post {i}" for i in range(7)])
+    store.add_posts("bo", ["bo's only post"])
+    assert len(set(ids)) == 7
+    seen, cursor = [], 0
+    while True:
+        page, cursor = store.list_posts("ana", limit=3, after=cursor or 0)
+        seen += [p.text for p in page]
+        if cursor is None:
+            break
+    assert seen == [f"post {i}" for i in range(7)]  # write order, every post once, no other user's
+    assert store.delete_post("bo", ids[0]) is False  # another user's post id deletes nothing
+    assert store.delete_post("ana", ids[0]) is True
+    assert store.count_posts("ana") == 6
+    assert store.delete_user("ana") == 6
+    assert store.profile("ana") is None and store.delete_user("ana") is None
+    assert [p.text for p in store.profile("bo").posts] == ["bo's only post"]
+
+
+def test_every_write_moves_the_users_version(db_url):
+    store = Store(db_url)
+    store.add_posts("ana", ["a"])
+    v1 = store.version("ana")
+    (pid,) = store.add_posts("ana", ["b"])
+    v2 = store.version("ana")
+    store.delete_post("ana", pid)
+    assert v1 < v2 < store.version("ana")
+
+
+def test_embeddings_are_stored_with_their_posts(db_url, write_retriever):
+    store = Store(db_url)
+    texts = ["I grow tomatoes on my balcony", "My budget is 40 dollars", "Ünïcödé 🌱 text, right-to-left: שלום"]
+    embeddings = list(write_retriever.embed_documents(texts).numpy())
+    store.add_posts("ana", texts, embeddings, "minilm")
+    profile = store.profile("ana")
+    assert [p.text for p in profile.posts] == texts
+    assert profile.embedders == ["minilm"] * 3
+    for stored, made in zip(profile.embeddings, embeddings, strict=True):
+        np.testing.assert_array_equal(stored, made.astype(np.float32))
+
+
+def test_api_keys_are_stored_hashed_limited_and_revocable(db_url):
+    store = Store(db_url)
+    key_id, key = store.create_key("app", ["ana", "bo"])
+    _, open_key = store.create_key("admin")
+    assert store.key_scope(key) == (key_id, ["ana", "bo"])
+    assert store.key_scope(open_key)[1] is None
+    assert store.key_scope(key + "x") is None
+    with store.engine.connect() as conn:
+        dumped = "\n".join(str(row) for row in conn.exec_driver_sql("SELECT * FROM api_keys"))
+    assert key not in dumped and open_key not in dumped  # only hashes
+    assert store.revoke_key(key_id) and not store.revoke_key(key_id)
+    assert store.key_scope(key) is None
+    assert [k["revoked"] for k in store.list_keys()] == [True, False]
+
+
+def test_deleting_a_user_leaves_no_trace_in_the_sqlite_files(tmp_path, write_retriever):
+    url = f"sqlite:///{tmp_path / 'pr2.db'}"
+    store = Store(url)
+    secret = "My therapist says my insomnia comes from the night shifts at Zebulon Freight"
+    other = "I keep bees on the roof of the Quarry Lane library"
+    store.add_posts("ana", [secret], list(write_retriever.embed_documents([secret]).numpy()), "minilm")
+    store.add_posts("bo", [other])
+    store.cache_answer("k1", "ana", {"answer": "Because of your night shifts at Zebulon Freight, ..."})
+    for _ in range(50):  # pages split and move: old copies must not survive either
+        store.add_posts("ana", [f"{secret} #{_}"])
+    store.delete_user("ana")
+    blob = b"".join(p.read_bytes() for p in sqlite_files(url))
+    assert b"Zebulon" not in blob  # posts and the cached answer, in the database file and its write-ahead log
+    assert other.encode() in blob  # (the grep sees real content: another user's post is there)
+    store.close()
+    blob = b"".join(p.read_bytes() for p in sqlite_files(url))
+    assert b"Zebulon" not in blob
+
+
+def test_deleting_a_user_removes_every_row_on_either_database(db_url):
+    store = Store(db_url)
+    store.add_posts("ana", ["a secret"], [np.ones(4, dtype=np.float32)], "minilm")
+    store.cache_answer("k1", "ana", {"answer": "x"})
+    store.delete_user("ana")
+    with store.engine.connect() as conn:
+        for table in ("posts", "answers", "users"):
+            rows = conn.exec_driver_sql(f"SELECT COUNT(*) FROM {table}").scalar_one()
+            assert rows == 0, table
+    assert store.cached_answer("k1") is None
+
+
+def test_a_database_that_cannot_be_opened_is_a_one_line_error(tmp_path):
+    with pytest.raises(PR2Error, match="cannot open database") as err:
+        Store("postgresql+psycopg://someone:hunter2@127.0.0.1:1/nothing")
+    assert "hunter2" not in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(PR2Error, match="cannot open database"):
+        Store(f"sqlite:///{tmp_path}/missing-folder/x.db")
