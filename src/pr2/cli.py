@@ -644,6 +644,9 @@ def serve(
     ),
     max_batch: int = _opt(16, "max-batch", "Answer requests advanced together."),
     batch_window_ms: float = _opt(10.0, "batch-window-ms", "How long a batch waits for more requests."),
+    answer_cache: bool = _opt(
+        True, "answer-cache/--no-answer-cache", "Keep greedy answers for an unchanged profile and the same question."
+    ),
     no_model: bool = _opt(False, "no-model", "Serve posts only (no answers): load no model."),
 ) -> None:
     """Serve personalized answers over HTTP: users' posts in a database, the PR² agent behind /v1/answer and an
@@ -676,7 +679,7 @@ def serve(
             max_model_len=agent.max_model_len,
             batch_size=max_batch,
         )
-    config = ServeConfig(max_batch=max_batch, batch_window=batch_window_ms / 1000)
+    config = ServeConfig(max_batch=max_batch, batch_window=batch_window_ms / 1000, cache_answers=answer_cache)
     app_ = build_app(db, generator_config, agent, config)
     if not app_.state.store.has_keys():
         typer.echo(f"note: no API key yet; every request will be refused until you run: pr2 keys create --db {db}")
