@@ -43,6 +43,8 @@ def test_redact_each_shape():
     assert KEY not in redact(f"api_key={KEY}&x=1") and KEY not in redact(f'"api_key": "{KEY}"')
     assert KEY not in redact(f"bad key Bearer {KEY}") and BASIC not in redact(f"got Basic {BASIC}")
     assert redact("http://localhost:8000/v1 and no secret") == "http://localhost:8000/v1 and no secret"
+    serve_key = "pr2_0123456789ab_" + "Zx9-_" * 8  # pr2 keys create's shape, in any text
+    assert serve_key not in redact(f"client used {serve_key} today")
 
 
 def test_a_run_with_secret_urls_and_key_writes_and_prints_none(tmp_path, monkeypatch, caplog):
