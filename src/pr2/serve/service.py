@@ -8,6 +8,7 @@ in one batched generate call. Requests whose agent settings differ run as separa
 from __future__ import annotations
 
 import asyncio
+import copy
 import dataclasses
 import hashlib
 import json
@@ -97,7 +98,10 @@ class Answerer:
         self.agent = agent
         self.model_id = model_id
         self.identity = identity or {"model": model_id}  # what a cached answer was made by (model, adapter digest)
-        self.tokenizer = agent_tokenizer(generator)
+        # Admission checks run in request threads while the worker encodes: a fast tokenizer must not be shared
+        # across threads (it raises "Already borrowed"), so they count with a copy of their own.
+        self.tokenizer = copy.deepcopy(agent_tokenizer(generator))
+        self._admission_lock = threading.Lock()
         self._write_lock = threading.Lock() if write_retriever is not None else _AGENT_LOCK
         self.embedder = getattr(retriever, "name", None) if hasattr(retriever, "embed_documents") else None
 
@@ -109,7 +113,8 @@ class Answerer:
             return list(self.write_retriever.embed_documents(texts).numpy())
 
     def check_question(self, question: str, config: AgentConfig) -> None:
-        prompt = episode_prompt_ids(question, config, self.tokenizer)
+        with self._admission_lock:
+            prompt = episode_prompt_ids(question, config, self.tokenizer)
         if len(prompt) + config.max_turn_tokens > config.max_model_len:
             raise RequestError(
                 413,

@@ -39,9 +39,9 @@ def select_trajectories(trajectories, rewards, keep: int) -> list[tuple]:
 
 
 def _sample(many, generator, agent, judge, path: Path, evidence_bonus: float = 0.0):
-    """`evidence_bonus`: add it x the share of hard-to-find evidence retrieved, as GRPO's reward does."""
     """Trajectories of (question, sample index) pairs with their rewards, appended to `path` batch by batch so a
-    killed warm start keeps what it sampled (each batch made as an uninterrupted run makes it)."""
+    killed warm start keeps what it sampled (each batch made as an uninterrupted run makes it). `evidence_bonus`:
+    add it x the share of hard-to-find evidence retrieved, as GRPO's reward does."""
     from pr2.agent.trajectory import Trajectory
     from pr2.retrieval import load_retriever
     from pr2.train.reward import answer_rewards, evidence_share
