@@ -43,15 +43,11 @@ def start(db: str, port: int) -> subprocess.Popen:
         sys.executable, "-m", "pr2.cli", "serve", "--db", db, "--port", str(port), "--model", "smollm2",
         "--adapter", str(ASSETS / "adapter"), "--dtype", "auto", "--max-batch", "32", "--no-answer-cache",
     ]  # fmt: skip
+    from pr2.serve.server import wait_until_healthy
+
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(600):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    proc.kill()
-    raise SystemExit("pr2 serve did not start")
+    wait_until_healthy(f"http://127.0.0.1:{port}", proc, seconds=300)
+    return proc
 
 
 def main() -> None:

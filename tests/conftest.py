@@ -121,17 +121,13 @@ SEARCH_WORD = " garden"
 """What the searching model writes, then it ends its turn: one word and end-of-turn, every turn."""
 
 
-@pytest.fixture(scope="session")
-def searching_llama_dir(smollm2_dir, tmp_path_factory) -> Path:
-    """A 1-layer Llama (SmolLM2's tokenizer) wired by hand as a bigram model: after the word " garden" it ends the
-    turn, after anything else it writes " garden". With the agent's prefill `<search>` each episode searches for
-    "garden" and, once the loop opens `<answer>`, answers "garden": the tiny stand-in for a policy that follows
-    the protocol (the warm start keeps only episodes that searched and answered). Attention and MLP outputs are
-    zero, so each next token depends on the last token alone."""
+def bigram_llama(smollm2_dir: Path, path: Path, wire) -> Path:
+    """Save at `path` a 1-layer Llama (SmolLM2's tokenizer, chat template and end-of-turn ids) whose weights are all
+    zero but its norms, after `wire(model, tokenizer, end_of_turn_id)` sets the ones it needs under no_grad. With
+    zero attention and MLP, each next token depends on the last token alone: a bigram model wired by hand."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
-    path = tmp_path_factory.mktemp("searching-llama")
     tokenizer = AutoTokenizer.from_pretrained(smollm2_dir)
     config = AutoConfig.from_pretrained(smollm2_dir)
     config.update(
@@ -146,24 +142,43 @@ def searching_llama_dir(smollm2_dir, tmp_path_factory) -> Path:
             "tie_word_embeddings": False,
         }
     )
+    torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    word = tokenizer(SEARCH_WORD, add_special_tokens=False)["input_ids"]
-    assert len(word) == 1, word
-    end = tokenizer.convert_tokens_to_ids("<|im_end|>")
     with torch.no_grad():
         for param in model.parameters():
             param.zero_()
         model.model.norm.weight.fill_(1.0)
         model.model.layers[0].input_layernorm.weight.fill_(1.0)
         model.model.layers[0].post_attention_layernorm.weight.fill_(1.0)
-        model.model.embed_tokens.weight[:, 0] = 1.0  # every token: direction 0 ...
-        model.model.embed_tokens.weight[word[0]] = torch.nn.functional.one_hot(torch.tensor(1), 16).float()
-        model.lm_head.weight[word[0], 0] = 20.0  # ... after which the word is likely
-        model.lm_head.weight[end, 1] = 20.0  # after the word (direction 1): end of turn
+        wire(model, tokenizer, tokenizer.convert_tokens_to_ids("<|im_end|>"))
     model.generation_config = GenerationConfig.from_pretrained(smollm2_dir)
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+def one_token(tokenizer, word: str) -> int:
+    ids = tokenizer(word, add_special_tokens=False)["input_ids"]
+    assert len(ids) == 1, (word, ids)
+    return ids[0]
+
+
+@pytest.fixture(scope="session")
+def searching_llama_dir(smollm2_dir, tmp_path_factory) -> Path:
+    """A bigram model (`bigram_llama`): after the word " garden" it ends the turn, after anything else it writes
+    " garden". With the agent's prefill `<search>` each episode searches for "garden" and, once the loop opens
+    `<answer>`, answers "garden": the tiny stand-in for a policy that follows the protocol (the warm start keeps
+    only episodes that searched and answered)."""
+    import torch
+
+    def wire(model, tokenizer, end) -> None:
+        word = one_token(tokenizer, SEARCH_WORD)
+        model.model.embed_tokens.weight[:, 0] = 1.0  # every token: direction 0 ...
+        model.model.embed_tokens.weight[word] = torch.nn.functional.one_hot(torch.tensor(1), 16).float()
+        model.lm_head.weight[word, 0] = 20.0  # ... after which the word is likely
+        model.lm_head.weight[end, 1] = 20.0  # after the word (direction 1): end of turn
+
+    return bigram_llama(smollm2_dir, tmp_path_factory.mktemp("searching-llama"), wire)
 
 
 @pytest.fixture(scope="session")

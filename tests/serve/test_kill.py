@@ -13,6 +13,8 @@ from collections import defaultdict
 import httpx
 import pytest
 
+from pr2.errors import PR2Error
+from pr2.serve.server import wait_until_healthy
 from pr2.serve.store import Store
 from tests.serve.conftest import free_port
 
@@ -22,17 +24,12 @@ pytestmark = pytest.mark.slow
 def start_server(db_url: str, port: int, *args: str) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "pr2.cli", "serve", "--db", db_url, "--port", str(port), *args]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"pr2 serve exited: {proc.stdout.read()}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise AssertionError("pr2 serve did not start")
+    try:
+        wait_until_healthy(f"http://127.0.0.1:{port}", proc)
+    except PR2Error:
+        proc.kill()
+        raise AssertionError(f"pr2 serve did not start: {proc.stdout.read()}") from None
+    return proc
 
 
 def test_sigkill_while_writing_loses_no_acknowledged_post(db_url, searching_llama_dir):

@@ -24,6 +24,7 @@ from pr2.data.schema import Aspect, ProfileItem, Question
 from pr2.train import load_train_config
 from pr2.train.reward import evidence_posts
 from pr2.train.trainer import train
+from tests.conftest import bigram_llama, one_token
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -39,51 +40,25 @@ GARDEN_POSTS = [
 
 @pytest.fixture(scope="module")
 def choosing_llama_dir(smollm2_dir, tmp_path_factory) -> Path:
-    """After most tokens: " garden" or " budget", about equally likely; after either word: end of turn. The two words
-    read different directions of the hidden state (2 and 3), which the embeddings leave at zero; a small random MLP
-    gives the adapter a gradient to move them (all-zero weights would leave every LoRA at a saddle)."""
+    """A bigram model (`bigram_llama`): after most tokens " garden" or " budget", about equally likely; after either
+    word, end of turn. The two words read different directions of the hidden state (2 and 3), which the embeddings
+    leave at zero; a small random MLP gives the adapter a gradient to move them (all-zero weights would leave every
+    LoRA at a saddle)."""
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
-    path = tmp_path_factory.mktemp("choosing-llama")
-    tokenizer = AutoTokenizer.from_pretrained(smollm2_dir)
-    config = AutoConfig.from_pretrained(smollm2_dir)
-    config.update(
-        {
-            "hidden_size": 16,
-            "intermediate_size": 32,
-            "num_hidden_layers": 1,
-            "num_attention_heads": 2,
-            "num_key_value_heads": 1,
-            "head_dim": 8,
-            "max_position_embeddings": 2048,
-            "tie_word_embeddings": False,
-        }
-    )
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    words = [tokenizer(w, add_special_tokens=False)["input_ids"] for w in QUERY_WORDS]
-    assert all(len(w) == 1 for w in words), words
-    end = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    torch.manual_seed(0)
-    with torch.no_grad():
-        for param in model.parameters():
-            param.zero_()
+    def wire(model, tokenizer, end) -> None:
         mlp = model.model.layers[0].mlp
         for proj in (mlp.gate_proj, mlp.up_proj, mlp.down_proj):
             proj.weight.normal_(0.0, 0.05)
-        model.model.norm.weight.fill_(1.0)
-        model.model.layers[0].input_layernorm.weight.fill_(1.0)
-        model.model.layers[0].post_attention_layernorm.weight.fill_(1.0)
         model.model.embed_tokens.weight[:, 0] = 1.0
-        for direction, (w,) in enumerate(words, start=2):
+        for direction, word in enumerate(QUERY_WORDS, start=2):
+            w = one_token(tokenizer, word)
             model.model.embed_tokens.weight[w] = torch.nn.functional.one_hot(torch.tensor(1), 16).float()
             model.lm_head.weight[w, 0] = 4.0
             model.lm_head.weight[w, direction] = 4.0
         model.lm_head.weight[end, 1] = 20.0
-    model.generation_config = GenerationConfig.from_pretrained(smollm2_dir)
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+
+    return bigram_llama(smollm2_dir, tmp_path_factory.mktemp("choosing-llama"), wire)
 
 
 def garden_users(first: int, n: int, amounts: list[int]) -> list[Question]:

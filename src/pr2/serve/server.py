@@ -34,6 +34,28 @@ def build_app(db: str, generator_config: GeneratorConfig | None, agent: AgentCon
     return create_app(store, answerer, config)
 
 
+def wait_until_healthy(url: str, process=None, seconds: float = 180.0) -> None:
+    """Wait for a `pr2 serve` at `url` to answer /healthz (a started `process` that exits first is an error)."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    from pr2.errors import PR2Error
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise PR2Error(f"pr2 serve exited with status {process.returncode} before answering {url}/healthz")
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.2)
+    raise PR2Error(f"pr2 serve at {url} did not answer /healthz within {seconds:.0f} s")
+
+
 def serve(app, host: str, port: int) -> None:
     import uvicorn
 
