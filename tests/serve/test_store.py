@@ -73,14 +73,18 @@ def test_deleting_a_user_leaves_no_trace_in_the_sqlite_files(tmp_path, write_ret
     store = Store(url)
     secret = "My therapist says my insomnia comes from the night shifts at Zebulon Freight"
     other = "I keep bees on the roof of the Quarry Lane library"
-    store.add_posts("ana", [secret], list(write_retriever.embed_documents([secret]).numpy()), "minilm")
+    (embedding,) = write_retriever.embed_documents([secret]).numpy()
+    store.add_posts("ana", [secret], [embedding], "minilm")
     store.add_posts("bo", [other])
     store.cache_answer("k1", "ana", {"answer": "Because of your night shifts at Zebulon Freight, ..."})
     for _ in range(50):  # pages split and move: old copies must not survive either
         store.add_posts("ana", [f"{secret} #{_}"])
+    before = b"".join(p.read_bytes() for p in sqlite_files(url))
+    assert b"Zebulon" in before and embedding.astype("<f4").tobytes()[:64] in before  # the grep finds them
     store.delete_user("ana")
     blob = b"".join(p.read_bytes() for p in sqlite_files(url))
     assert b"Zebulon" not in blob  # posts and the cached answer, in the database file and its write-ahead log
+    assert embedding.astype("<f4").tobytes()[:64] not in blob  # the stored embedding too
     assert other.encode() in blob  # (the grep sees real content: another user's post is there)
     store.close()
     blob = b"".join(p.read_bytes() for p in sqlite_files(url))
