@@ -141,3 +141,22 @@ def test_a_policy_that_cannot_load_is_a_one_line_error(tmp_path, tiny_st_dir, mo
     assert result.exit_code == 2, result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert lines[-1].startswith("error: cannot load model 'qwen'") and "Traceback" not in result.output
+
+
+def test_bf16_follows_the_cpu_and_a_forced_emulated_bf16_is_warned(monkeypatch, caplog):
+    import logging
+
+    import torch
+
+    from pr2.generation import hf
+    from pr2.train import TrainConfig
+    from pr2.train.trainer import policy_dtype
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(hf, "cpu_has_native_bf16", lambda: False)  # an AVX2-only CPU
+    assert policy_dtype(TrainConfig(trl={"bf16": "auto"})) == torch.float32
+    with caplog.at_level(logging.WARNING, logger="pr2.train.trainer"):
+        assert policy_dtype(TrainConfig(trl={"bf16": True})) == torch.bfloat16  # as asked, but said
+    assert "emulated" in caplog.text
+    monkeypatch.setattr(hf, "cpu_has_native_bf16", lambda: True)
+    assert policy_dtype(TrainConfig(trl={"bf16": "auto"})) == torch.bfloat16

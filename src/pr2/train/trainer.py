@@ -201,6 +201,13 @@ def policy_dtype(config: TrainConfig) -> torch.dtype:
     wanted = config.trl.get("bf16", False)
     if wanted == "auto":
         wanted = cpu_has_native_bf16()
+    elif wanted and not cpu_has_native_bf16():
+        # Measured 2026-12-02 on an AVX2-only CPU: one LoRA step 157 s in bf16 against 7 s in fp32
+        # (benchmarks/bf16_train_step.py): a warm start that takes minutes in fp32 takes an hour.
+        log.warning(
+            "bf16: true on a CPU without native bf16 (no AVX512-BF16 or AMX): bf16 is emulated here and a training "
+            "step runs about 20x slower than fp32; use bf16: auto (bf16 where the CPU has it, else fp32)"
+        )
     return torch.bfloat16 if wanted else torch.float32
 
 
