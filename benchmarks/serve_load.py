@@ -2,7 +2,7 @@
 questions answered one at a time, in one run (one server process, one database).
 
 The server runs the shipped laptop policy (SmolLM2-135M + the packaged adapter, with the agent settings it was
-trained with, bf16 where the CPU has it) and MiniLM search, on a fresh SQLite database, answer cache off (every
+trained with, bf16 where the CPU has it natively, else fp32) and MiniLM search, on a fresh SQLite database, answer cache off (every
 phase answers every question). Users and questions: held-out test users of `pr2 synth --users 300 --seed 0`.
 
 1. Writes: every post of each user, one request per post, one client: p50/p95 latency of adding a post (its
