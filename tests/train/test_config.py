@@ -1,7 +1,11 @@
+from pathlib import Path
+
 import pytest
 
 from pr2.errors import PR2Error
 from pr2.train import load_train_config
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_yaml_and_set_fill_ours_and_trls_fields(tmp_path):
@@ -160,3 +164,8 @@ def test_bf16_follows_the_cpu_and_a_forced_emulated_bf16_is_warned(monkeypatch, 
     assert "emulated" in caplog.text
     monkeypatch.setattr(hf, "cpu_has_native_bf16", lambda: True)
     assert policy_dtype(TrainConfig(trl={"bf16": "auto"})) == torch.bfloat16
+    assert load_train_config(ROOT / "configs" / "laptop.yaml").trl["bf16"] == "auto"  # the recipe loads
+    assert load_train_config(None, ["bf16=auto"]).trl["bf16"] == "auto"
+    assert load_train_config(None, ["bf16=true"]).trl["bf16"] is True
+    with pytest.raises(PR2Error, match="bf16"):
+        load_train_config(None, ["bf16=sometimes"])

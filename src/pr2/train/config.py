@@ -138,6 +138,8 @@ TRL_DEFAULTS: dict[str, Any] = {
 
 _NULL = ("null", "none", "~", "")
 _TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+AUTO_FIELDS = ("bf16",)
+"""TRL fields that also take `auto`: bf16 where the device has it natively (a CPU without AVX512-BF16/AMX: fp32)."""
 
 
 class _Raw(str):
@@ -227,6 +229,9 @@ def apply_overrides(config: TrainConfig, items: dict[str, Any]) -> TrainConfig:
             continue
         if key in ours and key not in ("trl", "agent"):
             setattr(config, key, coerce(key, value, ours[key]))
+            continue
+        if key in AUTO_FIELDS and str(value).strip().lower() == "auto":
+            config.trl[key] = "auto"  # decided where the policy loads (pr2.train.trainer.policy_dtype)
             continue
         trl = _grpo_hints()
         if key not in trl and key in _hints(AgentConfig):
