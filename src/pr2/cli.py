@@ -679,8 +679,8 @@ def serve(
             max_model_len=agent.max_model_len,
             batch_size=max_batch,
         )
-    config = ServeConfig(max_batch=max_batch, batch_window=batch_window_ms / 1000, cache_answers=answer_cache)
-    app_ = build_app(db, generator_config, agent, config)
+    config = ServeConfig(max_batch=max_batch, batch_window=batch_window_ms / 1000)
+    app_ = build_app(db, generator_config, agent, config, cache_answers=answer_cache)
     if not app_.state.store.has_keys():
         typer.echo(f"note: no API key yet; every request will be refused until you run: pr2 keys create --db {db}")
     run_server(app_, host, port)

@@ -202,3 +202,15 @@ def test_deleting_a_user_removes_their_posts_and_answers(live):
     assert httpx.get(f"{live.url}/v1/users/ana/posts", headers=live.headers()).status_code == 404
     assert post(live, "/v1/answer", {"user_id": "ana", "question": "What should I plant?"}).status_code == 404
     assert httpx.delete(f"{live.url}/v1/users/ana", headers=live.headers()).status_code == 404
+
+
+def test_answer_cache_off_neither_looks_up_nor_stores(tmp_path, serve_generator, minilm_retriever):
+    from pr2.serve.service import Answerer
+    from pr2.serve.store import Store
+    from tests.serve.conftest import TEST_AGENT
+
+    store = Store(f"sqlite:///{tmp_path / 'pr2.db'}")
+    on = Answerer(store, serve_generator, minilm_retriever, TEST_AGENT, "m")
+    off = Answerer(store, serve_generator, minilm_retriever, TEST_AGENT, "m", cache_answers=False)
+    assert on.cache_key("ana", 1, "q", TEST_AGENT) is not None
+    assert off.cache_key("ana", 1, "q", TEST_AGENT) is None

@@ -267,7 +267,7 @@ def create_app(store, answerer: Answerer | None, config: ServeConfig | None = No
         if version is None:
             raise RequestError(404, f"unknown user {user_id!r}: add posts first")
         key = answerer.cache_key(user_id, version, question, agent)
-        cached = await run_in_threadpool(store.cached_answer, key) if key and config.cache_answers else None
+        cached = await run_in_threadpool(store.cached_answer, key) if key else None
         if cached is not None:
             result = {**cached, "cached": True, "timings": {"queue_s": 0.0, "agent_s": 0.0}}
         else:

@@ -13,7 +13,13 @@ from pr2.serve.store import Store
 log = logging.getLogger(__name__)
 
 
-def build_app(db: str, generator_config: GeneratorConfig | None, agent: AgentConfig, config: ServeConfig):
+def build_app(
+    db: str,
+    generator_config: GeneratorConfig | None,
+    agent: AgentConfig,
+    config: ServeConfig,
+    cache_answers: bool = True,
+):
     """The app over database `db`, answering with `generator_config`'s model (None: posts only, no model)."""
     from pr2.data.fingerprint import model_identity
     from pr2.retrieval import load_retriever
@@ -29,7 +35,14 @@ def build_app(db: str, generator_config: GeneratorConfig | None, agent: AgentCon
             generator_config.model, generator_config.backend, generator_config.base_url, generator_config.adapter
         )
         answerer = Answerer(
-            store, generator, retriever, agent, generator_config.model, write_retriever=writer, identity=identity
+            store,
+            generator,
+            retriever,
+            agent,
+            generator_config.model,
+            write_retriever=writer,
+            identity=identity,
+            cache_answers=cache_answers,
         )
     return create_app(store, answerer, config)
 

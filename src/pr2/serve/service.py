@@ -55,8 +55,6 @@ class ServeConfig:
     """Most posts one request may add."""
     max_body_bytes: int = 16 * 1024 * 1024
     """Largest request body accepted."""
-    cache_answers: bool = True
-    """Keep greedy answers (temperature 0) for their exact profile version, question and settings."""
 
 
 @dataclass
@@ -87,6 +85,7 @@ class Answerer:
         model_id: str,
         write_retriever=None,
         identity: dict | None = None,
+        cache_answers: bool = True,
     ) -> None:
         """`retriever` serves the agent worker alone; `write_retriever` (a second copy of the same encoder) embeds
         posts in the request threads, so that a write never waits for an answer batch (a fast tokenizer must not be
@@ -98,6 +97,7 @@ class Answerer:
         self.agent = agent
         self.model_id = model_id
         self.identity = identity or {"model": model_id}  # what a cached answer was made by (model, adapter digest)
+        self.cache_answers = cache_answers
         # Admission checks run in request threads while the worker encodes: a fast tokenizer must not be shared
         # across threads (it raises "Already borrowed"), so they count with a copy of their own.
         self.tokenizer = copy.deepcopy(agent_tokenizer(generator))
@@ -123,7 +123,8 @@ class Answerer:
             )
 
     def cache_key(self, user_id: str, version: int, question: str, config: AgentConfig) -> str | None:
-        if config.temperature != 0:
+        """Where a greedy answer is kept; None (neither looked up nor stored) when caching is off or sampling."""
+        if not self.cache_answers or config.temperature != 0:
             return None
         blob = json.dumps([user_id, version, question, settings_key(config), self.identity], sort_keys=True)
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
@@ -135,7 +136,7 @@ class Answerer:
         )
         if self.embedder is None or not items:
             return ProfileIndex(items, self.retriever)
-        if not stored:  # written under another encoder (or none): encoded now, this once
+        if not stored:  # written under another encoder (or none): encoded for this request, not stored
             log.warning(
                 "user %s: %d posts lack %s embeddings; encoding them now", profile.user_id, len(items), self.embedder
             )
