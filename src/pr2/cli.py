@@ -401,6 +401,9 @@ def run(
         "Tell a policy that ends its turn with neither search nor answer to answer (once).",
     ),
     prefill: str | None = _opt(_AGENT.prefill, "prefill", "Text the assistant turn starts with ('' for none)."),
+    answer_prefill: str | None = _opt(
+        _AGENT.answer_prefill, "answer-prefill", "Text inserted where the answer tag opens ('' for none)."
+    ),
     batch_size: int = _opt(_AGENT.batch_size, "batch-size", "Questions advanced together."),
     gpu_memory_utilization: float = _opt(
         0.9, "gpu-memory-utilization", "vLLM: share of GPU memory (on a CPU build: of RAM) for the engine."
@@ -430,8 +433,8 @@ def run(
             "top_k": top_k, "max_searches": max_searches, "max_turn_tokens": max_turn_tokens,
             "max_model_len": max_model_len, "item_tokens": item_tokens, "candidate_pool": candidate_pool,
             "example_turn": example_turn, "force_answer": force_answer, "answer_on_stop": answer_on_stop,
-            "prefill": prefill or None, "retriever": retriever, "temperature": temperature, "top_p": top_p,
-            "seed": seed, "batch_size": batch_size,
+            "prefill": prefill or None, "answer_prefill": answer_prefill or None, "retriever": retriever,
+            "temperature": temperature, "top_p": top_p, "seed": seed, "batch_size": batch_size,
         }.items()
         if ctx is None or _from_command_line(ctx, name)
     }  # fmt: skip
@@ -642,6 +645,9 @@ def serve(
     answer_on_stop: bool = _opt(
         _AGENT.answer_on_stop, "answer-on-stop/--no-answer-on-stop", "Tell a policy that stops silently to answer."
     ),
+    answer_prefill: str | None = _opt(
+        _AGENT.answer_prefill, "answer-prefill", "Text inserted where the answer tag opens ('' for none)."
+    ),
     max_batch: int = _opt(16, "max-batch", "Answer requests advanced together."),
     batch_window_ms: float = _opt(10.0, "batch-window-ms", "How long a batch waits for more requests."),
     answer_cache: bool = _opt(
@@ -662,7 +668,7 @@ def serve(
         for name, value in {
             "max_model_len": max_model_len, "max_turn_tokens": max_turn_tokens, "top_k": top_k,
             "max_searches": max_searches, "retriever": retriever, "prefill": prefill or None,
-            "answer_on_stop": answer_on_stop,
+            "answer_on_stop": answer_on_stop, "answer_prefill": answer_prefill or None,
         }.items()
         if _from_command_line(ctx, name)
     }  # fmt: skip

@@ -296,3 +296,37 @@ def test_batched_loop_at_temperature_zero_equals_one_question_at_a_time(hf_gener
         assert (a.question_id, a.completion_ids, a.loss_mask) == (b.question_id, b.completion_ids, b.loss_mask)
         assert (a.searches, a.retrieved_ids, a.answer, a.ended) == (b.searches, b.retrieved_ids, b.answer, b.ended)
         assert a.completion_logprobs == pytest.approx(b.completion_logprobs, abs=1e-3)
+
+
+def test_answer_prefill_goes_in_wherever_the_answer_opens_and_is_never_trained_on(hf_generator):
+    tok = hf_generator.tokenizer
+    config = AgentConfig(max_searches=2, prefill=None, answer_prefill="About you:", force_answer=True)
+    # the policy opens the answer itself: the turn stops at <answer>, the prefill is inserted, the answer goes on
+    turns = [
+        ("<search>skies</search>", "stop", "</search>"),
+        ("<think>They paint.</think><answer>", "stop", "<answer>"),
+        (" your skies want blue.</answer>", "stop", "</answer>"),
+    ]
+    policy = Scripted(tok, turns)
+    seen = []
+    inner = policy.generate
+    policy.generate = lambda prompts, params: seen.append(params.stop) or inner(prompts, params)
+    (t,) = run_agent([_question()], policy, config, retriever=_bm25(), tokenizer=tok)
+    assert all("<answer>" in stop for stop in seen)
+    assert t.ended == "answer" and t.answer == "About you: your skies want blue."
+    prefill = t.segments[3]
+    assert prefill.kind == "information" and prefill.text == "About you:"  # loss mask 0
+    assert t.loss_mask == [0 if s.kind == "information" else 1 for s in t.segments for _ in s.token_ids]
+    # the loop opens the answer (last search): the prefill follows the tag it inserts
+    turns = [("<search>skies</search>", "stop", "</search>"), ("<search>paint</search>", "stop", "</search>")]
+    turns.append((" blue skies.</answer>", "stop", "</answer>"))
+    (t,) = run_agent([_question()], Scripted(tok, turns), config, retriever=_bm25(), tokenizer=tok)
+    assert t.segments[3].text.endswith("<answer>About you:") and t.answer == "About you: blue skies."
+    # without a prefill <answer> is no stop string: one turn may open and close its answer
+    turns = [("<answer>Blue.</answer>", "stop", "</answer>")]
+    policy = Scripted(tok, turns)
+    seen.clear()
+    inner = policy.generate
+    policy.generate = lambda prompts, params: seen.append(params.stop) or inner(prompts, params)
+    (t,) = run_agent([_question()], policy, replace(config, answer_prefill=None), retriever=_bm25(), tokenizer=tok)
+    assert seen == [("</search>", "</answer>")] and t.answer == "Blue."

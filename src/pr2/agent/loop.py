@@ -159,7 +159,7 @@ def _run_batch(questions, generator, tokenizer, retriever, config: AgentConfig, 
                 temperature=config.temperature,
                 top_p=config.top_p,
                 max_tokens=cap,
-                stop=(config.search_close, config.answer_close),
+                stop=stop_strings(config),
                 seed=None if config.seed is None else config.seed + turn,
                 logprobs=True,
             )
@@ -197,7 +197,7 @@ def _advance(e: _Episode, c, config: AgentConfig, tokenizer, encode, truncate) -
     )
     stop_string, finish_reason = c.stop_string, c.finish_reason
     if stop_string is None and not cut:
-        straddled = _straddled_stop(turn_text, text, ids, (config.search_close, config.answer_close), tokenizer)
+        straddled = _straddled_stop(turn_text, text, ids, stop_strings(config), tokenizer)
         if straddled is not None:
             stop_string, keep = straddled
             finish_reason, ids, logprobs = "stop", ids[:keep], (logprobs[:keep] if logprobs else None)
@@ -208,7 +208,12 @@ def _advance(e: _Episode, c, config: AgentConfig, tokenizer, encode, truncate) -
         and (turn_text + text).rfind(config.search_open) > (turn_text + text).rfind(config.search_close)
     )
     e.traj.segments.append(Segment("model", text, ids, logprobs))
+    answer_was_open = config.answer_open in turn_text
     turn_text += text
+    if stop_string == config.answer_open and not cut and not answer_was_open:
+        # The policy opened its answer: the answer prefill goes in (never trained on) and the answer goes on.
+        _insert(e, config.answer_prefill or "", encode, config)
+        return
     # A server that drops stop strings without naming them: the turn is a search whose closing tag the policy
     # never sampled; the tag goes into the inserted (never trained on) text, not into the policy's tokens.
     closing = config.search_close if open_search else ""
@@ -253,6 +258,13 @@ def _advance(e: _Episode, c, config: AgentConfig, tokenizer, encode, truncate) -
             return
         e.traj.ended = "no_answer"  # stopped without an <answer>: counted, answer left empty
     # finish_reason "length": the turn ran out of tokens mid-thought; the next turn continues it.
+
+
+def stop_strings(config: AgentConfig) -> tuple[str, ...]:
+    """Where a turn stops: a closed search or answer; with an answer prefill also the answer's opening tag, so the
+    loop can insert the prefill wherever the policy opens its answer."""
+    stops = (config.search_close, config.answer_close)
+    return (*stops, config.answer_open) if config.answer_prefill else stops
 
 
 def _straddled_stop(before: str, text: str, ids: list[int], stops, tokenizer) -> tuple[str, int] | None:

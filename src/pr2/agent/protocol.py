@@ -39,6 +39,11 @@ class AgentConfig:
     prefill: str | None = "<think>"
     """Text the assistant turn starts with (part of the prompt, never trained on); None for none. Starting
     inside <think> tripled SmolLM2-135M's search rate on the sample (12% to 38% of 8 trajectories)."""
+    answer_prefill: str | None = None
+    """Text inserted right after the answer tag opens, whether the policy opened it or the loop did (never trained
+    on, like `prefill`); None for none. "About you:" makes a small policy state what it read before it advises:
+    SmolLM2-135M given only a user's evidence posts stated the user's facts in 0.035 of answers asked plainly and
+    in 0.149 when it began by listing them (`pr2 synth`, 60 held-out users, FACTS.md)."""
     retriever: str = "minilm"
     """How search ranks the profile: bm25, minilm, contriever, or an encoder's Hub id / path."""
     temperature: float = 0.0
@@ -181,4 +186,9 @@ def _information_block(body: str | None, config: AgentConfig, answer_now: str | 
             f"{config.answer_open} {config.answer_close}.",
         )
     block = f"\n\n{config.info_open}\n" + "\n".join(lines) + f"\n{config.info_close}\n\n"
-    return block + config.answer_open if answer_now is not None and config.force_answer else block
+    return block + opened_answer(config) if answer_now is not None and config.force_answer else block
+
+
+def opened_answer(config: AgentConfig) -> str:
+    """The answer tag as the loop opens it: followed by the answer prefill, if any."""
+    return config.answer_open + (config.answer_prefill or "")
