@@ -50,10 +50,11 @@ def _trained_agent() -> AgentConfig:
 TRAINED_AGENT = _trained_agent()
 # The untrained model also gets the worked example it needs (its prompt is longer: endings by length are shown).
 UNTRAINED_AGENT = replace(TRAINED_AGENT, example_turn=True)
-# The baselines answer in one turn with the budget of one agent turn, greedily, inside the same context budget.
+# The baselines answer in one turn with the budget of one agent turn, greedily, inside the same context budget, and
+# start their answers as the agent's do (its answer prefill): the rows differ in what they read, not in the form.
 RAG = BaselineConfig(
     method="rag", top_k=3, max_tokens=TRAINED_AGENT.max_turn_tokens, item_tokens=TRAINED_AGENT.item_tokens,
-    retriever="minilm", temperature=0.0,
+    retriever="minilm", temperature=0.0, answer_prefill=TRAINED_AGENT.answer_prefill,
 )  # fmt: skip
 NO_PROFILE = replace(RAG, method="none")
 ORACLE = replace(RAG, top_k=5)  # on a profile of the evidence posts only (at most 5 aspects)

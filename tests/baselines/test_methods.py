@@ -44,6 +44,21 @@ def test_baselines_answer_with_the_right_context(hf_generator, method):
         assert len(rec.prompts) == 4  # two plans, then two answers
 
 
+@pytest.mark.parametrize("method", ["none", "rag"])
+def test_answer_prefill_starts_the_assistant_turn_and_the_answer(hf_generator, method):
+    questions = sample_questions("test")[:2]
+    rec = Recorder(hf_generator)
+    config = BaselineConfig(method=method, top_k=2, max_tokens=8, temperature=0.0, answer_prefill="About you:")
+    outputs = run_baseline(questions, rec, config, retriever=load_retriever("bm25"))
+    for prompt, out in zip(rec.prompts, outputs, strict=True):
+        assert isinstance(prompt, str) and prompt.endswith("<|im_start|>assistant\nAbout you:")
+        assert out.answer.startswith("About you:") and len(out.answer) > len("About you:")
+    plain = run_baseline(questions, hf_generator, BaselineConfig(method=method, top_k=2, max_tokens=8, temperature=0.0))
+    assert not any(o.answer.startswith("About you:") for o in plain)
+    with pytest.raises(PR2Error, match="answer-prefill is pr2's own"):
+        run_baseline(questions, hf_generator, BaselineConfig(method=method, protocol="lamp-qa", answer_prefill="x"))
+
+
 def test_unknown_method(hf_generator):
     with pytest.raises(PR2Error, match="unknown baseline method 'magic'"):
         run_baseline([], hf_generator, BaselineConfig(method="magic"))

@@ -39,6 +39,9 @@ class BaselineConfig:
     seed: int | None = 0
     batch_size: int = 16
     """Questions per generate call."""
+    answer_prefill: str | None = None
+    """pr2 protocol: text the answer starts with (the agent's `answer_prefill`, so that a baseline compared with a
+    policy trained with it answers in the same form); part of the answer, never generated."""
     protocol: str = "pr2"
     """pr2 (the prompts above) or lamp-qa (the benchmark's baselines.py exactly: its prompts, read from its code,
     the first `num_contexts` posts in file order, its JSON answer and retries; none and rag only)."""
@@ -114,6 +117,8 @@ def run_baseline(
     if config.method not in METHODS:
         raise PR2Error(f"unknown baseline method {config.method!r}; choose from {', '.join(METHODS)}")
     if config.protocol == "lamp-qa":
+        if config.answer_prefill:
+            raise PR2Error("--answer-prefill is pr2's own; --protocol lamp-qa sends the benchmark's requests exactly")
         return _lamp_qa(questions, generator, config)
     if config.protocol != "pr2":
         raise PR2Error(f"unknown baseline protocol {config.protocol!r}; choose pr2 or lamp-qa")
@@ -126,13 +131,24 @@ def run_baseline(
         return text if len(ids) <= config.item_tokens else tokenizer.decode(ids[: config.item_tokens]) + " …"
 
     params = SamplingParams(temperature=config.temperature, max_tokens=config.max_tokens, seed=config.seed)
+    prefill = config.answer_prefill or ""
+
+    def answer(conversations) -> list:
+        """Completions of the conversations; with a prefill, the assistant turn starts with it."""
+        if not prefill:
+            return generator.generate(conversations, params)
+        from pr2.generation.chat import chat_text, tokenizer_of
+
+        tok = tokenizer_of(generator, "a baseline's answer prefill")
+        return generator.generate([chat_text(tok, c) + prefill for c in conversations], params)
+
     if config.method == "none":
         prompts = [
             [{"role": "system", "content": NONE_SYSTEM}, {"role": "user", "content": q.question}] for q in questions
         ]
         return [
-            BaselineOutput(q.id, c.text.strip(), "none", ended=_ended(c))
-            for q, c in zip(questions, generator.generate(prompts, params), strict=True)
+            BaselineOutput(q.id, (prefill + c.text).strip(), "none", ended=_ended(c))
+            for q, c in zip(questions, answer(prompts), strict=True)
         ]
     if retriever is None and config.retriever != "ranked":
         from pr2.retrieval import load_retriever
@@ -152,9 +168,9 @@ def run_baseline(
         plan_text = f"Aspects they expect the answer to cover:\n{plan}\n\n" if plan else ""
         content = ANSWER_PROMPT.format(posts=_posts(it, cut), plan=plan_text, question=q.question)
         prompts.append([{"role": "system", "content": PERSONAL_SYSTEM}, {"role": "user", "content": content}])
-    completions = generator.generate(prompts, params)
+    completions = answer(prompts)
     return [
-        BaselineOutput(q.id, c.text.strip(), config.method, [i.id for i in it], plan or None, ended=_ended(c))
+        BaselineOutput(q.id, (prefill + c.text).strip(), config.method, [i.id for i in it], plan or None, ended=_ended(c))
         for q, it, plan, c in zip(questions, items, plans, completions, strict=True)
     ]
 
