@@ -170,7 +170,9 @@ def run_baseline(
         prompts.append([{"role": "system", "content": PERSONAL_SYSTEM}, {"role": "user", "content": content}])
     completions = answer(prompts)
     return [
-        BaselineOutput(q.id, (prefill + c.text).strip(), config.method, [i.id for i in it], plan or None, ended=_ended(c))
+        BaselineOutput(
+            q.id, (prefill + c.text).strip(), config.method, [i.id for i in it], plan or None, ended=_ended(c)
+        )
         for q, it, plan, c in zip(questions, items, plans, completions, strict=True)
     ]
 
