@@ -1,6 +1,6 @@
 """Ship what `pr2 train --config configs/laptop.yaml` trained into the package (src/pr2/assets/laptop/).
 
-    python scripts/ship_laptop.py [RUN_DIR] [--rank R] [--skip-heldout]
+    python scripts/ship_laptop.py [RUN_DIR] [--rank R] [--skip-heldout | --heldout-only]
 
 Writes: adapter/ (one LoRA on the base SmolLM2, `pr2 export-adapter`, with the agent settings it was trained with),
 metrics.jsonl, the curves (`pr2 report train`), train-config.json (the run's saved config), and heldout.json: the
@@ -13,12 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from pr2.data.io import write_json_atomic
-from pr2.demo import ASSETS, run_demo
-from pr2.report.train_plots import plot_training
-from pr2.train.export import export_adapter
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja")
 
@@ -28,10 +27,24 @@ def main() -> None:
     parser.add_argument("run_dir", nargs="?", default="runs/laptop")
     parser.add_argument("--rank", type=int, default=16)
     parser.add_argument("--skip-heldout", action="store_true")
+    parser.add_argument("--heldout-only", action="store_true", help="only the held-out rows (assets already shipped)")
     args = parser.parse_args()
     run = Path(args.run_dir)
+    if args.heldout_only:
+        return heldout(run)
+    ship_assets(run, args.rank)
+    if not args.skip_heldout:
+        # pr2.demo reads the shipped agent settings when it is imported: a fresh process sees the new ones
+        subprocess.run([sys.executable, __file__, str(run), "--heldout-only"], check=True)
+
+
+def ship_assets(run: Path, rank: int) -> None:
+    from pr2.demo import ASSETS
+    from pr2.report.train_plots import plot_training
+    from pr2.train.export import export_adapter
+
     ASSETS.mkdir(parents=True, exist_ok=True)
-    summary = export_adapter(run, ASSETS / "adapter", rank=args.rank, dtype="fp16")
+    summary = export_adapter(run, ASSETS / "adapter", rank=rank, dtype="fp16")
     for name in TOKENIZER_FILES:  # the base model's own tokenizer serves; keep the package small
         (ASSETS / "adapter" / name).unlink(missing_ok=True)
     print("adapter:", json.dumps(summary))
@@ -43,8 +56,11 @@ def main() -> None:
     shutil.copyfile(
         adapter_settings, ASSETS / "adapter" / adapter_settings.name
     )  # pr2 run --adapter runs it as trained
-    if args.skip_heldout:
-        return
+
+
+def heldout(run: Path) -> None:
+    from pr2.demo import ASSETS, run_demo
+
     result = run_demo(run.parent / "laptop-heldout", limit=None)
     record = result["record"]
     record["export_check"] = exact_policy_score(run, run.parent / "laptop-heldout-exact")

@@ -201,3 +201,29 @@ def hf_generator(smollm2_dir):
     from pr2.generation import GeneratorConfig, load_generator
 
     return load_generator(GeneratorConfig(model="smollm2", backend="hf", device="cpu"))
+
+
+QUERY_WORDS = (" garden", " budget")
+
+
+@pytest.fixture(scope="session")
+def choosing_llama_dir(smollm2_dir, tmp_path_factory) -> Path:
+    """A bigram model (`bigram_llama`): after most tokens " garden" or " budget", about equally likely; after either
+    word, end of turn. The two words read different directions of the hidden state (2 and 3), which the embeddings
+    leave at zero; a small random MLP gives the adapter a gradient to move them (all-zero weights would leave every
+    LoRA at a saddle)."""
+    import torch
+
+    def wire(model, tokenizer, end) -> None:
+        mlp = model.model.layers[0].mlp
+        for proj in (mlp.gate_proj, mlp.up_proj, mlp.down_proj):
+            proj.weight.normal_(0.0, 0.05)
+        model.model.embed_tokens.weight[:, 0] = 1.0
+        for direction, word in enumerate(QUERY_WORDS, start=2):
+            w = one_token(tokenizer, word)
+            model.model.embed_tokens.weight[w] = torch.nn.functional.one_hot(torch.tensor(1), 16).float()
+            model.lm_head.weight[w, 0] = 4.0
+            model.lm_head.weight[w, direction] = 4.0
+        model.lm_head.weight[end, 1] = 20.0
+
+    return bigram_llama(smollm2_dir, tmp_path_factory.mktemp("choosing-llama"), wire)

@@ -24,41 +24,16 @@ from pr2.data.schema import Aspect, ProfileItem, Question
 from pr2.train import load_train_config
 from pr2.train.reward import evidence_posts
 from pr2.train.trainer import train
-from tests.conftest import bigram_llama, one_token
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
-QUERY_WORDS = (" garden", " budget")
 GARDEN_POSTS = [
     "The garden gets sun only in the morning.",
     "Slugs ate half of my garden last year.",
     "My garden soil is heavy clay.",
     "I share the garden with my neighbour.",
 ]
-
-
-@pytest.fixture(scope="module")
-def choosing_llama_dir(smollm2_dir, tmp_path_factory) -> Path:
-    """A bigram model (`bigram_llama`): after most tokens " garden" or " budget", about equally likely; after either
-    word, end of turn. The two words read different directions of the hidden state (2 and 3), which the embeddings
-    leave at zero; a small random MLP gives the adapter a gradient to move them (all-zero weights would leave every
-    LoRA at a saddle)."""
-    import torch
-
-    def wire(model, tokenizer, end) -> None:
-        mlp = model.model.layers[0].mlp
-        for proj in (mlp.gate_proj, mlp.up_proj, mlp.down_proj):
-            proj.weight.normal_(0.0, 0.05)
-        model.model.embed_tokens.weight[:, 0] = 1.0
-        for direction, word in enumerate(QUERY_WORDS, start=2):
-            w = one_token(tokenizer, word)
-            model.model.embed_tokens.weight[w] = torch.nn.functional.one_hot(torch.tensor(1), 16).float()
-            model.lm_head.weight[w, 0] = 4.0
-            model.lm_head.weight[w, direction] = 4.0
-        model.lm_head.weight[end, 1] = 20.0
-
-    return bigram_llama(smollm2_dir, tmp_path_factory.mktemp("choosing-llama"), wire)
 
 
 def garden_users(first: int, n: int, amounts: list[int]) -> list[Question]:

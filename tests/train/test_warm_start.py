@@ -27,12 +27,16 @@ def masked_logprob(model, input_ids, mask) -> float:
 
 
 def test_warm_start_fine_tunes_on_its_best_trajectories_and_grpo_starts_from_it(
-    tmp_path, fact_task_file, smollm2_dir, monkeypatch
+    tmp_path, fact_task_file, choosing_llama_dir, monkeypatch
 ):
+    # Mechanics only: a tiny hand-wired model that searches and answers, choosing between two words (SmolLM2 took
+    # 71 s for the same checks).
     out = tmp_path / "run"
     config = load_train_config(
         ROOT / "configs" / "cpu-smoke.yaml",
         [
+            f"model={choosing_llama_dir}",
+            "agent.prefill=<search>",
             f"output_dir={out}",
             f"dataset={fact_task_file}",
             "warm_start=true",
@@ -55,10 +59,10 @@ def test_warm_start_fine_tunes_on_its_best_trajectories_and_grpo_starts_from_it(
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(warm)
-    base = AutoModelForCausalLM.from_pretrained(smollm2_dir, dtype=torch.float32)
+    base = AutoModelForCausalLM.from_pretrained(choosing_llama_dir, dtype=torch.float32)
     tuned = AutoModelForCausalLM.from_pretrained(warm, dtype=torch.float32)
     for kept in summary["kept"]:
-        assert "<search>" in kept["text"] and "<answer>" in kept["text"]  # only episodes that searched and answered
+        assert "</search>" in kept["text"] and "<answer>" in kept["text"]  # only episodes that searched and answered
         ids, mask = kept["input_ids"], kept["completion_mask"]
         prompt_len = mask.index(1)
         assert EXAMPLE_QUESTION not in tokenizer.decode(ids[:prompt_len])  # learned without the worked example
