@@ -49,12 +49,16 @@ def nonpersonalized_rewards(
     *,
     key: dict,
     max_tokens: int = 256,
+    answer_prefill: str | None = None,
     chunk_size: int = 64,
 ) -> dict[str, float]:
-    """r_np per question, `chunk_size` questions at a time, each chunk written to `cache_path` as it is judged."""
+    """r_np per question, `chunk_size` questions at a time, each chunk written to `cache_path` as it is judged.
+    `answer_prefill`: the agent's, so that the answer without the profile has the form of the policy's."""
     cache_path = Path(cache_path)
+    if answer_prefill:
+        key = {**key, "answer_prefill": answer_prefill}
     cached = _read_cache(cache_path, key)
-    config = BaselineConfig(method="none", max_tokens=max_tokens, temperature=0.0)
+    config = BaselineConfig(method="none", max_tokens=max_tokens, temperature=0.0, answer_prefill=answer_prefill)
     todo = sum(q.id not in cached for q in questions)
     if todo:
         log.info("computing r_np for %d questions (reference policy, no profile)", todo)

@@ -245,7 +245,13 @@ def compute_r_np(config: TrainConfig, questions, model, tokenizer, judge, output
     with state.main_process_first():  # the main process computes and writes; then the others find it cached
         reference = HFGenerator(model.eval(), tokenizer, model_name=config.model)
         r_np = nonpersonalized_rewards(
-            questions, reference, judge, output_dir / "r_np.json", key=key, max_tokens=config.agent.max_turn_tokens
+            questions,
+            reference,
+            judge,
+            output_dir / "r_np.json",
+            key=key,
+            max_tokens=config.agent.max_turn_tokens,
+            answer_prefill=config.agent.answer_prefill,
         )
     model.train()
     return r_np
