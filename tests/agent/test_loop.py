@@ -330,3 +330,16 @@ def test_answer_prefill_goes_in_wherever_the_answer_opens_and_is_never_trained_o
     policy.generate = lambda prompts, params: seen.append(params.stop) or inner(prompts, params)
     (t,) = run_agent([_question()], policy, replace(config, answer_prefill=None), retriever=_bm25(), tokenizer=tok)
     assert seen == [("</search>", "</answer>")] and t.answer == "Blue."
+
+
+def test_a_tag_finished_by_the_next_turn_wins_over_a_later_stop_string(hf_generator):
+    tok = hf_generator.tokenizer
+    config = AgentConfig(max_searches=1, prefill=None, answer_prefill="About you:")
+    turns = [  # the first turn runs out of tokens inside "</search>"; the next one finishes it, then opens the answer
+        ("<search>skies</search", "length", None),
+        (">\n<answer>", "stop", "<answer>"),
+        (" blue.</answer>", "stop", "</answer>"),
+    ]
+    (t,) = run_agent([_question()], Scripted(tok, turns), config, retriever=_bm25(), tokenizer=tok)
+    assert t.searches == ["skies"] and t.segments[1].text == ">"  # the turn is cut right after the tag
+    assert t.segments[2].kind == "information" and t.segments[2].text.endswith("<answer>About you:")

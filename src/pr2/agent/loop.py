@@ -196,7 +196,7 @@ def _advance(e: _Episode, c, config: AgentConfig, tokenizer, encode, truncate) -
         before[before.rfind(config.info_close) + len(config.info_close) :] if config.info_close in before else before
     )
     stop_string, finish_reason = c.stop_string, c.finish_reason
-    if stop_string is None and not cut:
+    if not cut:  # a tag this turn finishes comes before any stop the back end found later in the turn
         straddled = _straddled_stop(turn_text, text, ids, stop_strings(config), tokenizer)
         if straddled is not None:
             stop_string, keep = straddled
