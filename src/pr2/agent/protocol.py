@@ -41,9 +41,9 @@ class AgentConfig:
     inside <think> tripled SmolLM2-135M's search rate on the sample (12% to 38% of 8 trajectories)."""
     answer_prefill: str | None = None
     """Text inserted right after the answer tag opens, whether the policy opened it or the loop did (never trained
-    on, like `prefill`); None for none. "About you:" makes a small policy state what it read before it advises:
-    SmolLM2-135M given only a user's evidence posts stated the user's facts in 0.035 of answers asked plainly and
-    in 0.149 when it began by listing them (`pr2 synth`, 60 held-out users, FACTS.md)."""
+    on, like `prefill`); None for none. "About you:" makes a small model state what it read before it advises: the
+    demo's oracle (SmolLM2-135M shown only each held-out user's evidence posts, 48 tokens) stated their facts in 0.021
+    of aspects asked plainly and in 0.090 with it (`scripts/answer_prefill_ceiling.py`)."""
     retriever: str = "minilm"
     """How search ranks the profile: bm25, minilm, contriever, or an encoder's Hub id / path."""
     temperature: float = 0.0
