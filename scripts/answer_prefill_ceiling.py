@@ -23,7 +23,17 @@ def main() -> None:
 
     from pr2.agent.run import run_agent_file
     from pr2.baselines import run_baseline
-    from pr2.demo import ASSETS, DTYPE, ORACLE, RAG, TRAINED_AGENT, evidence_found, heldout_questions, oracle_questions
+    from pr2.demo import (
+        ASSETS,
+        DTYPE,
+        ORACLE,
+        RAG,
+        TRAINED_AGENT,
+        evidence_found,
+        heldout_questions,
+        oracle_questions,
+        retrieved_by_question,
+    )
     from pr2.generation import GeneratorConfig, load_generator
     from pr2.judge import JudgeConfig, build_judge
     from pr2.judge.evaluate import score_and_write
@@ -46,7 +56,7 @@ def main() -> None:
     agent = replace(TRAINED_AGENT, answer_prefill=args.prefill)
     result = run_agent_file(questions, args.output / "trained-prefill", trained, agent, overwrite=True, progress=False)
     runs = result.trajectories
-    evidence = evidence_found(questions, {t.question_id: [i for ids in t.retrieved_ids for i in ids] for t in runs})
+    evidence = evidence_found(questions, retrieved_by_question(runs))
     searches = sum(len(t.searches) for t in runs) / len(runs)
     show(
         "trained-prefill",

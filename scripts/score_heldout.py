@@ -30,7 +30,8 @@ def main() -> None:
 def score_heldout(run: Path, base: str | None = None, out: Path | None = None) -> dict:
     from pr2.agent.run import run_agent_file
     from pr2.agent.settings import agent_config_for
-    from pr2.demo import DTYPE, evidence_found, heldout_questions
+    from pr2.data.fingerprint import model_identity
+    from pr2.demo import DTYPE, evidence_found, heldout_questions, retrieved_by_question, reuse_or_redo
     from pr2.generation import GeneratorConfig, load_generator
     from pr2.judge import JudgeConfig, build_judge
     from pr2.judge.evaluate import score_and_write
@@ -42,7 +43,15 @@ def score_heldout(run: Path, base: str | None = None, out: Path | None = None) -
     agent = agent_config_for(run / "final", {"temperature": 0.0, "top_p": 1.0, "seed": 0})
     questions = heldout_questions(None)
     policy = load_generator(GeneratorConfig(model=base, adapter=str(run / "final"), dtype=DTYPE))
-    result = run_agent_file(questions, out, policy, agent, desc=f"{run.name} (exact policy)")
+    # a folder made by another policy (the run trained on, a new adapter) is started over, not resumed
+    made_by = {
+        "policy": model_identity(base, "hf", None, run / "final"),
+        "dtype": DTYPE,
+        "data": [q.id for q in questions],
+    }
+    result = reuse_or_redo(
+        run_agent_file, questions, out, policy, agent, fingerprint=made_by, desc=f"{run.name} (exact policy)"
+    )
     trajectories = result.trajectories
     answers = {t.question_id: t.answer for t in trajectories}
     report = score_and_write(questions, answers, out / "scores.json", build_judge(JudgeConfig(mode="fact")))
@@ -55,7 +64,7 @@ def score_heldout(run: Path, base: str | None = None, out: Path | None = None) -
         "steps": sum(1 for _ in (run / "metrics.jsonl").open()),
         "fact": report.micro,
         "fact_interval": list(report.interval()),
-        "evidence_retrieved": evidence_found(questions, {t.question_id: _flat(t.retrieved_ids) for t in trajectories}),
+        "evidence_retrieved": evidence_found(questions, retrieved_by_question(trajectories)),
         "searches_per_trajectory": sum(searches) / len(searches),
         "searches_finding_evidence": sum(hits) / len(hits) if hits else 0.0,
         "answered": sum(t.ended == "answer" for t in trajectories) / len(trajectories),
@@ -67,10 +76,6 @@ def score_heldout(run: Path, base: str | None = None, out: Path | None = None) -
 
 def _config(run: Path) -> dict:
     return json.loads((run / "pr2-train-config.json").read_text(encoding="utf-8"))
-
-
-def _flat(retrieved: list[list[str]]) -> list[str]:
-    return [i for ids in retrieved for i in ids]
 
 
 if __name__ == "__main__":

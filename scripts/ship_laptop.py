@@ -70,24 +70,21 @@ def heldout(run: Path) -> None:
 def exact_policy_score(run: Path, out: Path) -> dict:
     """The trained row again with the exact trained policy (the merged warm start plus GRPO's own adapter, as
     training ran it), against the shipped rank-R export on the base model: what the export changes."""
-    from pr2.agent.run import run_agent_file
-    from pr2.demo import DTYPE, TRAINED_AGENT, heldout_questions
-    from pr2.generation import GeneratorConfig, load_generator
-    from pr2.judge import JudgeConfig, build_judge
-    from pr2.judge.evaluate import score_and_write
+    from score_heldout import score_heldout  # scripts/ is this script's own folder, so on its path
 
-    questions = heldout_questions(None)
-    exact = load_generator(GeneratorConfig(model=str(run / "warm-start"), adapter=str(run / "final"), dtype=DTYPE))
-    result = run_agent_file(questions, out, exact, TRAINED_AGENT, overwrite=True, desc="PR² trained (exact policy)")
-    answers = {t.question_id: t.answer for t in result.trajectories}
-    report = score_and_write(questions, answers, out / "scores.json", build_judge(JudgeConfig(mode="fact")))
+    exact = score_heldout(run, out=out)
+    answers = {qid: entries[0]["output"] for qid, entries in _responses(out).items()}
     shipped = json.loads((run.parent / "laptop-heldout" / "heldout.json").read_text())["rows"]["PR² trained"]
-    shipped_responses = json.loads((run.parent / "laptop-heldout" / "pr2-trained" / "responses.json").read_text())
+    shipped_responses = _responses(run.parent / "laptop-heldout" / "pr2-trained")
     return {
-        "exact_policy": {"fact": report.micro, "fact_interval": list(report.interval())},
+        "exact_policy": {"fact": exact["fact"], "fact_interval": exact["fact_interval"]},
         "shipped_export": {"fact": shipped["fact"], "fact_interval": shipped["fact_interval"]},
         "same_answers": sum(answers[qid] == entries[0]["output"] for qid, entries in shipped_responses.items()),
     }
+
+
+def _responses(folder: Path) -> dict:
+    return json.loads((folder / "responses.json").read_text(encoding="utf-8"))
 
 
 if __name__ == "__main__":

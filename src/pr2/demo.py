@@ -93,6 +93,11 @@ def oracle_questions(questions: list[Question]) -> list[Question]:
     return out
 
 
+def retrieved_by_question(trajectories) -> dict[str, list[str]]:
+    """Every post id each trajectory's searches brought in, by question (what `evidence_found` reads)."""
+    return {t.question_id: [i for ids in t.retrieved_ids for i in ids] for t in trajectories}
+
+
 def evidence_found(questions: list[Question], retrieved: dict[str, list[str]]) -> float:
     wanted = [(q.id, e) for q in questions for e in evidence_posts(q)]
     return sum(e in set(retrieved.get(qid, ())) for qid, e in wanted) / max(1, len(wanted))
@@ -219,14 +224,13 @@ def run_demo(
             desc=name, **fresh(adapter_of),
         )  # fmt: skip
         ts = result.trajectories
-        retrieved = {t.question_id: [i for ids in t.retrieved_ids for i in ids] for t in ts}
         rows.append(
             judged(
                 name,
                 folder,
                 {t.question_id: t.answer for t in ts},
                 summary=result.summary,
-                evidence=evidence_found(questions, retrieved),
+                evidence=evidence_found(questions, retrieved_by_question(ts)),
                 by_length=result.summary.ended.get("length", 0),
             )
         )
