@@ -1,10 +1,11 @@
 """Score a `pr2 train` run's exact policy on the demo's 60 held-out users (the laptop benchmark's test split).
 
-    python scripts/score_heldout.py RUN_DIR [--base DIR] [--output DIR]
+    python scripts/score_heldout.py RUN_DIR [--base DIR] [--adapter RUN_DIR/checkpoint-N] [--output DIR]
 
 The policy is exactly what training ran: its start model (RUN_DIR/warm-start, else the run's `model`, or --base)
-with GRPO's own adapter (RUN_DIR/final), run greedily with the agent settings the adapter carries. Prints one line of
-the demo's table (fact judge with a 95% bootstrap interval, evidence retrieved, searches) and writes summary.json; two
+with GRPO's own adapter (RUN_DIR/final, or a checkpoint of the run, so two runs compare at equal steps), run greedily
+with the agent settings the run's final adapter carries (a checkpoint holds none of its own). Prints one line of the
+demo's table (fact judge with a 95% bootstrap interval, evidence retrieved, searches) and writes summary.json; two
 runs scored this way (e.g. two advantage estimators from the same warm start) compare on equal terms. Scores are this
 generated benchmark's fact judge, never LaMP-QA scores.
 """
@@ -22,12 +23,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--base", help="the model GRPO started from (default: RUN_DIR/warm-start, else its config's)")
-    parser.add_argument("--output", type=Path, help="default: RUN_DIR-heldout-exact")
+    parser.add_argument("--adapter", type=Path, help="a checkpoint of the run (default: RUN_DIR/final)")
+    parser.add_argument("--output", type=Path, help="default: RUN_DIR-heldout-exact (-checkpoint-N for a checkpoint)")
     args = parser.parse_args()
-    print(json.dumps(score_heldout(args.run_dir, args.base, args.output)))
+    print(json.dumps(score_heldout(args.run_dir, args.base, args.output, args.adapter)))
 
 
-def score_heldout(run: Path, base: str | None = None, out: Path | None = None) -> dict:
+def score_heldout(run: Path, base: str | None = None, out: Path | None = None, adapter: Path | None = None) -> dict:
     from pr2.agent.run import run_agent_file
     from pr2.agent.settings import agent_config_for
     from pr2.data.fingerprint import model_identity
@@ -37,15 +39,21 @@ def score_heldout(run: Path, base: str | None = None, out: Path | None = None) -
     from pr2.judge.evaluate import score_and_write
     from pr2.train.reward import evidence_posts
 
-    out = out or run.with_name(run.name + "-heldout-exact")
+    adapter = adapter or run / "final"
+    suffix = "" if adapter == run / "final" else "-" + adapter.name
+    out = out or run.with_name(run.name + "-heldout-exact" + suffix)
     if base is None:
         base = str(run / "warm-start") if (run / "warm-start").exists() else _config(run)["model"]
+    if not (run / "final" / "pr2-agent.json").exists():
+        raise SystemExit(
+            f"error: {run / 'final'} holds no pr2-agent.json: the run has not finished (its agent settings)"
+        )
     agent = agent_config_for(run / "final", {"temperature": 0.0, "top_p": 1.0, "seed": 0})
     questions = heldout_questions(None)
-    policy = load_generator(GeneratorConfig(model=base, adapter=str(run / "final"), dtype=DTYPE))
+    policy = load_generator(GeneratorConfig(model=base, adapter=str(adapter), dtype=DTYPE))
     # a folder made by another policy (the run trained on, a new adapter) is started over, not resumed
     made_by = {
-        "policy": model_identity(base, "hf", None, run / "final"),
+        "policy": model_identity(base, "hf", None, adapter),
         "dtype": DTYPE,
         "data": [q.id for q in questions],
     }
@@ -61,7 +69,8 @@ def score_heldout(run: Path, base: str | None = None, out: Path | None = None) -
     summary = {
         "run": str(run),
         "advantage": _config(run)["advantage"],
-        "steps": sum(1 for _ in (run / "metrics.jsonl").open()),
+        "adapter": str(adapter),
+        "steps": _steps(run, adapter),
         "fact": report.micro,
         "fact_interval": list(report.interval()),
         "evidence_retrieved": evidence_found(questions, retrieved_by_question(trajectories)),
@@ -72,6 +81,13 @@ def score_heldout(run: Path, base: str | None = None, out: Path | None = None) -
     }
     write_json_atomic(out / "summary.json", summary)
     return summary
+
+
+def _steps(run: Path, adapter: Path) -> int:
+    state = adapter / "trainer_state.json"  # a checkpoint knows its step; final is the run's last
+    if state.exists():
+        return json.loads(state.read_text(encoding="utf-8"))["global_step"]
+    return sum(1 for _ in (run / "metrics.jsonl").open())
 
 
 def _config(run: Path) -> dict:
