@@ -61,3 +61,22 @@ def test_export_below_the_summed_rank_reports_what_it_drops(warm_started_run, tm
 def test_export_of_an_unfinished_run_is_a_one_line_error(tmp_path):
     with pytest.raises(PR2Error, match="no final adapter"):
         export_adapter(tmp_path, tmp_path / "out")
+
+
+def test_a_run_started_from_another_runs_warm_start_exports_onto_the_original_base(
+    warm_started_run, tiny_llama_dir, tmp_path
+):
+    """Two estimators trained from one warm start (`--set model=RUN/warm-start --set warm_start=false`): the run's
+    config names the warm start as its model, but the shipped adapter must load on the base model it came from."""
+    (warm_started_run / "warm-start" / "pr2-warm-start.json").write_text(
+        json.dumps({"base_model": str(tiny_llama_dir)})
+    )
+    (warm_started_run / "pr2-train-config.json").write_text(json.dumps({"model": str(warm_started_run / "warm-start")}))
+    ids = torch.randint(0, 1000, (2, 12))
+    merged = PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(warm_started_run / "warm-start"), warm_started_run / "final"
+    ).merge_and_unload()
+    summary = export_adapter(warm_started_run, tmp_path / "exported", rank=8, dtype="fp32")
+    assert summary["base_model"] == str(tiny_llama_dir)
+    exported = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_llama_dir), tmp_path / "exported")
+    assert torch.allclose(_logits(exported, ids), _logits(merged, ids), atol=1e-4)

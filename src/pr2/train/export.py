@@ -41,14 +41,20 @@ def _trained_model(run_dir: Path):
         start = json.loads((final / "pr2-base-model.json").read_text(encoding="utf-8"))["base_model"]
     except (OSError, ValueError, KeyError) as err:
         raise PR2Error(f"{run_dir}: cannot read the run's config or base model ({err})") from None
-    exact = TrainConfig(model=saved["model"])  # fp32: the merge adds the adapter without rounding
+    # A run may start from another run's warm start (`--set model=RUN/warm-start --set warm_start=false`, how two
+    # estimators share one start): the adapter must still load on the model that warm start was made from.
+    warm_record = Path(start) / "pr2-warm-start.json"
+    base_name = saved["model"]
+    if warm_record.exists():
+        base_name = json.loads(warm_record.read_text(encoding="utf-8"))["base_model"]
+    exact = TrainConfig(model=base_name)  # fp32: the merge adds the adapter without rounding
     model, tokenizer = load_policy(exact, start)
     with warnings.catch_warnings():  # peft asks transformers a deprecated question; not the user's concern
         warnings.simplefilter("ignore", FutureWarning)
         merged = PeftModel.from_pretrained(model, str(final)).merge_and_unload()
     # The base as the run saw it: a bf16 run trained on (and saved its warm start from) the bf16-rounded weights,
     # so its embeddings and norms equal those, not the fp32 originals.
-    base, _ = load_policy(TrainConfig(model=saved["model"], trl=saved.get("trl", {})))
+    base, _ = load_policy(TrainConfig(model=base_name, trl=saved.get("trl", {})))
     return exact.model, merged, base.float(), tokenizer
 
 
