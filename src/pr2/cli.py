@@ -287,14 +287,16 @@ def report(
     paths: list[str] = typer.Argument(..., help="Scores files (one row each), or: train RUN_DIR."),
     output: str = _opt("report", "output", "Output prefix: writes OUTPUT.md and OUTPUT.png."),
 ) -> None:
-    """Markdown table + bar chart of scores files; `pr2 report train RUN_DIR` plots a training run."""
+    """Markdown table + bar chart of scores files; `pr2 report train RUN_DIR` plots a training run, and
+    `pr2 report train RUN_A RUN_B ... --output PREFIX` compares runs (curves on the same axes, block means)."""
     if paths[0] == "train":
-        from pr2.report.train_plots import plot_training
+        from pr2.report.train_plots import compare_training, plot_training
 
-        if len(paths) != 2:
-            raise PR2Error("usage: pr2 report train RUN_DIR")
-        for png in plot_training(paths[1]):
-            typer.echo(f"wrote {png}")
+        if len(paths) < 2:
+            raise PR2Error("usage: pr2 report train RUN_DIR [RUN_DIR ...] [--output PREFIX]")
+        written = plot_training(paths[1]) if len(paths) == 2 else compare_training(paths[1:], output)
+        for path in written:
+            typer.echo(f"wrote {path}")
         return
     from pr2.judge.report import write_report
 

@@ -1,4 +1,8 @@
-"""`pr2 report train RUN_DIR`: reward and searches per trajectory over steps, from RUN_DIR/metrics.jsonl."""
+"""`pr2 report train RUN_DIR`: reward and searches per trajectory over steps, from RUN_DIR/metrics.jsonl.
+
+`pr2 report train RUN_A RUN_B ... --output PREFIX` puts several runs on the same axes (PREFIX-reward.png, ...) and
+writes PREFIX.md, a table of each run's means over blocks of steps: how two advantage estimators or two recipes
+from one start compare, step for step."""
 
 from __future__ import annotations
 
@@ -21,6 +25,21 @@ PLOTS = {
 }
 
 
+def _metrics(run_dir: Path) -> list[dict]:
+    path = run_dir / "metrics.jsonl"
+    rows = read_jsonl(path) if path.exists() else []
+    if not rows:
+        raise PR2Error(f"{path}: no training metrics (run pr2 train first)")
+    return rows
+
+
+def _save(fig, path: Path) -> Path:
+    tmp = path.with_name(f".{path.name}")  # a figure killed mid-write never replaces a good one
+    fig.savefig(tmp, dpi=110, format="png")
+    tmp.replace(path)
+    return path
+
+
 def plot_training(run_dir: str | Path) -> list[Path]:
     import matplotlib
 
@@ -28,9 +47,7 @@ def plot_training(run_dir: str | Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     run_dir = Path(run_dir)
-    rows = read_jsonl(run_dir / "metrics.jsonl")
-    if not rows:
-        raise PR2Error(f"{run_dir / 'metrics.jsonl'}: no training metrics (run pr2 train first)")
+    rows = _metrics(run_dir)
     steps = [r["step"] for r in rows]
     written = []
     for name, series in PLOTS.items():
@@ -44,10 +61,57 @@ def plot_training(run_dir: str | Path) -> list[Path]:
         ax.legend()
         ax.grid(alpha=0.3)
         fig.tight_layout()
-        path = run_dir / name
-        tmp = run_dir / f".{name}"
-        fig.savefig(tmp, dpi=110, format="png")
+        written.append(_save(fig, run_dir / name))
         plt.close(fig)
-        tmp.replace(path)
-        written.append(path)
     return written
+
+
+def compare_training(run_dirs: list[str | Path], output: str | Path, block: int = 4) -> list[Path]:
+    """Each of PLOTS with every run on the same axes (one colour per run, one line style per series), and
+    OUTPUT.md: per run and series, the mean over each block of `block` steps. Returns the files written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = {Path(d).name or str(d): _metrics(Path(d)) for d in run_dirs}
+    if len(runs) < len(run_dirs):
+        raise PR2Error(f"two runs share a folder name ({', '.join(map(str, run_dirs))}); name them apart")
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, series in PLOTS.items():
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for colour, (run, rows) in enumerate(runs.items()):
+            for style, (key, label) in zip(("-", "--", ":"), series, strict=False):
+                pts = [(r["step"], r[key]) for r in rows if r.get(key) is not None]
+                if pts:
+                    ax.plot(
+                        *zip(*pts, strict=True), style, color=f"C{colour}", marker="o", ms=3, label=f"{run}: {label}"
+                    )
+        ax.set_xlabel("step")
+        ax.legend(fontsize="small")
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        written.append(_save(fig, output.with_name(f"{output.name}-{name}")))
+        plt.close(fig)
+    table = output.with_name(output.name + ".md")
+    table.write_text(block_means_table(runs, block), encoding="utf-8")
+    return [*written, table]
+
+
+def block_means_table(runs: dict[str, list[dict]], block: int) -> str:
+    """Markdown: one row per (series, run), one column per block of steps, each cell the block's mean."""
+    last = max(r["step"] for rows in runs.values() for r in rows)
+    starts = range(1, last + 1, block)
+    head = [f"{a}–{min(a + block - 1, last)}" for a in starts]
+    lines = ["| series | run | " + " | ".join(head) + " |", "|---|---|" + "---:|" * len(head)]
+    for series in PLOTS.values():
+        for key, label in series:
+            for run, rows in runs.items():
+                cells = []
+                for a in starts:
+                    ys = [r[key] for r in rows if a <= r["step"] < a + block and r.get(key) is not None]
+                    cells.append(f"{sum(ys) / len(ys):.3f}" if ys else "")
+                lines.append(f"| {label} | {run} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
