@@ -63,17 +63,19 @@ def heldout(run: Path) -> None:
 
     result = run_demo(run.parent / "laptop-heldout", limit=None)
     record = result["record"]
-    record["export_check"] = exact_policy_score(run, run.parent / "laptop-heldout-exact")
+    record["export_check"] = exact_policy_score(run)
     write_json_atomic(ASSETS / "heldout.json", record)
 
 
-def exact_policy_score(run: Path, out: Path) -> dict:
+def exact_policy_score(run: Path) -> dict:
     """The trained row again with the exact trained policy (the merged warm start plus GRPO's own adapter, as
     training ran it), against the shipped rank-R export on the base model: what the export changes."""
     from score_heldout import score_heldout  # scripts/ is this script's own folder, so on its path
 
-    exact = score_heldout(run, out=out)
-    answers = {qid: entries[0]["output"] for qid, entries in _responses(out).items()}
+    exact = score_heldout(run)  # in RUN-heldout-exact: reused when `score_heldout.py RUN` already scored this policy
+    answers = {
+        qid: entries[0]["output"] for qid, entries in _responses(run.with_name(run.name + "-heldout-exact")).items()
+    }
     shipped = json.loads((run.parent / "laptop-heldout" / "heldout.json").read_text())["rows"]["PR² trained"]
     shipped_responses = _responses(run.parent / "laptop-heldout" / "pr2-trained")
     return {

@@ -98,11 +98,11 @@ def test_attacks_earn_neither_the_bonus_nor_the_judge(hf_generator, minilm_retri
     }
     config = AgentConfig(prefill=None, example_turn=False, max_searches=3, force_answer=True, max_model_len=4000)
     by_id = {q.id: q for q in heldout}
+    targets = evidence_targets(heldout, minilm_retriever, config.top_k * config.max_searches)
+    funcs = reward_functions(by_id, build_judge(JudgeConfig(mode="fact")), {}, 0.5, targets)
     for name, policy in attacks.items():
         trajectories = run_agent(heldout, policy, config, retriever=minilm_retriever, tokenizer=hf_generator.tokenizer)
         assert all(t.ended == "answer" and len(t.searches) == 3 for t in trajectories), name
-        targets = evidence_targets(heldout, minilm_retriever, config.top_k * config.max_searches)
-        funcs = reward_functions(by_id, build_judge(JudgeConfig(mode="fact")), {}, 0.5, targets)
         n = len(trajectories)
         personalized = funcs[0](
             prompts=[None] * n, completions=[None] * n, answer=[t.answer for t in trajectories],
