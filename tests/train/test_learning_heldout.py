@@ -4,7 +4,7 @@ The policy is a 1-layer Llama wired by hand (SmolLM2's tokenizer) whose only cho
 `<search>` it writes " garden" or " budget" with equal odds, then ends its turn. Every user asks the same question
 about their garden; their profile holds garden posts (what the question's own words find) and one post with their
 budget (their own amount: the evidence). Only the query " budget" retrieves the evidence post. Training runs the
-real line (`pr2 train`: TRL GRPO, LoRA, the loop, the centred advantage, the generated-benchmark evidence bonus) on
+real line (`pr2 train`: TRL GRPO, LoRA, the loop, the paper's advantage, the generated-benchmark evidence bonus) on
 six users; the test then samples the trained policy on six other users, with amounts no training user has, and
 asserts that it now retrieves their evidence far more often than the untrained policy does. If GRPO learned
 nothing (or learned only the training users' posts), the held-out share would not move.
@@ -100,7 +100,7 @@ def test_grpo_learns_what_to_search_on_users_it_never_saw(tmp_path, choosing_lla
             *agent,
         ],
     )
-    assert config.advantage == "centered" and config.evidence_bonus > 0  # the laptop recipe's learning signal
+    assert config.advantage == "nonpersonalized" and config.evidence_bonus > 0  # the laptop recipe's learning signal
     result = train(config)
     sampling = replace(config.agent, temperature=1.0, top_p=1.0, seed=7, batch_size=48)
     before = evidence_rate(choosing_llama_dir, None, heldout, sampling, samples=8)

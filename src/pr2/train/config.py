@@ -39,8 +39,10 @@ class TrainConfig:
     advantage: str = "nonpersonalized"
     """`nonpersonalized` (PR²: baseline = judged reward of the reference policy's answer without the profile),
     `centered` (PR²'s r - r_np, then centred within the group: pushes worse-than-the-group episodes down even where
-    r_np is 0 for every question, as on a fact benchmark where a profile-free answer states no fact) or `group`
-    (standard GRPO: baseline = mean reward of the group)."""
+    r_np is 0 for every question, as on a fact benchmark where a profile-free answer states no fact; on the laptop
+    benchmark with the evidence bonus it also pushed fact-less answers below episodes that never answered, and lost
+    to `nonpersonalized` on held-out users: README, "Two advantage estimators") or `group` (standard GRPO: baseline =
+    mean reward of the group)."""
     judge_model: str = "minilm"
     """Reward judge: an LLM (preset/id/path/served name) or a sentence-transformers model for `embedding`."""
     judge_mode: str = "embedding"
