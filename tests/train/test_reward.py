@@ -53,6 +53,20 @@ def test_the_evidence_bonus_pays_for_retrieving_evidence_posts_only():
     assert personalized == [1.5, 1.0, 0.0] and evidence == [1.0, 0.0, 0.0] and finding == [0.5, 0.0, 0.0]
 
 
+def test_an_episode_that_never_answers_earns_no_bonus_when_the_bonus_needs_an_answer():
+    """The gaming the centred estimator found: search to the limit, find the evidence, never answer."""
+    funcs = reward_functions({"u1": QUESTION}, build_judge(JudgeConfig(mode="fact")), {}, 0.5, needs_answer=True)
+    kwargs = {"prompts": [None] * 2, "completions": [None] * 2, "question_id": ["u1"] * 2}
+    rewards = funcs[0](
+        **kwargs, answer=["", "Pasta."], retrieved=[[["p1"]], [["p1"]]], ended=["search_limit", "answer"]
+    )
+    assert rewards == [0.0, 0.5]  # the same search: paid only where the episode answered
+    unconditioned = reward_functions({"u1": QUESTION}, build_judge(JudgeConfig(mode="fact")), {}, 0.5)
+    assert unconditioned[0](
+        **kwargs, answer=["", "Pasta."], retrieved=[[["p1"]], [["p1"]]], ended=["search_limit", "answer"]
+    ) == [0.5, 0.5]
+
+
 def test_the_evidence_bonus_refuses_data_without_evidence_posts():
     plain = Question("u2", "Q?", "", [ProfileItem("p1", "x")], [Aspect("Fits", "", "")])
     with pytest.raises(PR2Error, match="evidence_bonus needs questions"):

@@ -85,6 +85,11 @@ class TrainConfig:
     judge that a 135M policy rarely satisfies gave GRPO no signal; this one is there from the first step. Off (0)
     in the paper configs, and an error on data without evidence posts. Runs report the judged reward apart
     (`judged_reward`)."""
+    evidence_bonus_needs_answer: bool = False
+    """Pay `evidence_bonus` only to episodes that end with an answer. Without it, an episode that searches to the limit
+    and never answers keeps its bonus: under `advantage: centered` the laptop policy learned exactly that (54 of 60
+    held-out questions left unanswered; README, "Two advantage estimators"). Off in the shipped laptop run, which
+    trained before it existed (its policy answers every question)."""
     warm_start: bool = False
     """Rejection-sampling fine-tuning before GRPO (for models that do not follow the protocol yet)."""
     warm_start_questions: int | None = None

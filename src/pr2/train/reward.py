@@ -82,17 +82,19 @@ def reward_functions(
     r_np: dict[str, float],
     evidence_bonus: float = 0.0,
     targets: dict[str, set[str]] | None = None,
+    *,
+    needs_answer: bool = False,
 ) -> list[Callable]:
     """TRL's reward functions, weighted by REWARD_WEIGHTS: the personalized reward (weight 1), then columns that
     only inform the step and the logs (weight 0): r_np, searches per trajectory, answer rate, the judged reward, the
     share of evidence posts retrieved, the share of searches that found one. `evidence_bonus` (generated benchmarks
     only) adds w x the share of `targets` (see `evidence_targets`; default: every evidence post) retrieved to the
-    judged reward (0: the paper's reward)."""
+    judged reward (0: the paper's reward); with `needs_answer`, only for episodes that ended with an answer."""
     if evidence_bonus:
         check_evidence(questions)
     judged: dict[int, list[float]] = {}  # the judge's part of this step's personalized reward, for its own column
 
-    def personalized_reward(prompts, completions, answer, question_id, retrieved=None, **_):
+    def personalized_reward(prompts, completions, answer, question_id, retrieved=None, ended=None, **_):
         judged[0] = answer_rewards([questions[q] for q in question_id], answer, judge)
         if not evidence_bonus:
             return judged[0]
@@ -100,6 +102,8 @@ def reward_functions(
             evidence_share(questions[q], r, None if targets is None else targets[q])
             for q, r in zip(question_id, retrieved, strict=True)
         ]
+        if needs_answer:
+            shares = [s if e == "answer" else 0.0 for s, e in zip(shares, ended, strict=True)]
         return [j + evidence_bonus * e for j, e in zip(judged[0], shares, strict=True)]
 
     def judged_reward(prompts, completions, **_):

@@ -121,6 +121,8 @@ def train_fingerprint(config: TrainConfig) -> dict:
     from pr2.agent.run import agent_fingerprint
 
     settings = asdict(config)
+    if not settings["evidence_bonus_needs_answer"]:  # added later: off, runs made before it still resume
+        del settings["evidence_bonus_needs_answer"]
     settings["trl"] = {k: v for k, v in sorted(config.trl.items()) if k not in _RUN_LENGTH_AND_LOGGING}
     return {
         "config": settings,
@@ -308,7 +310,9 @@ def train(
         from pr2.train.reward import evidence_targets
 
         targets = evidence_targets(questions, retriever, config.agent.top_k * config.agent.max_searches)
-    funcs = reward_functions(by_id, judge, r_np, config.evidence_bonus, targets)
+    funcs = reward_functions(
+        by_id, judge, r_np, config.evidence_bonus, targets, needs_answer=config.evidence_bonus_needs_answer
+    )
     peft_config = None
     if config.lora:
         peft_config = LoraConfig(
