@@ -38,22 +38,23 @@ def select_trajectories(trajectories, rewards, keep: int) -> list[tuple]:
     return [pair for pairs in ranked for pair in pairs[:keep]]
 
 
-def _sample(many, generator, agent, judge, path: Path, evidence_bonus: float = 0.0):
+def _sample(many, generator, agent, judge, path: Path, evidence_bonus: float = 0.0, needs_answer: bool = False):
     """Trajectories of (question, sample index) pairs with their rewards, appended to `path` batch by batch so a
-    killed warm start keeps what it sampled (each batch made as an uninterrupted run makes it). `evidence_bonus`:
-    add it x the share of hard-to-find evidence retrieved, as GRPO's reward does."""
+    killed warm start keeps what it sampled (each batch made as an uninterrupted run makes it). The reward is GRPO's
+    own personalized reward (`reward_functions`: the judge, plus `evidence_bonus` x the share of hard-to-find
+    evidence retrieved, only for answering episodes with `needs_answer`)."""
     from pr2.agent.trajectory import Trajectory
     from pr2.retrieval import load_retriever
-    from pr2.train.reward import answer_rewards, evidence_share
+    from pr2.train.reward import PERSONALIZED, reward_functions
 
     retriever = load_retriever(agent.retriever)
-    targets = {}
+    by_id = {q.id: q for q, _ in many}
+    targets = None
     if evidence_bonus:
         from pr2.train.reward import evidence_targets
 
-        targets = evidence_targets(
-            list({q.id: q for q, _ in many}.values()), retriever, agent.top_k * agent.max_searches
-        )
+        targets = evidence_targets(list(by_id.values()), retriever, agent.top_k * agent.max_searches)
+    reward = reward_functions(by_id, judge, {}, evidence_bonus, targets, needs_answer=needs_answer)[PERSONALIZED]
 
     def key(item) -> str:
         return f"{item[0].id}#{item[1]}"
@@ -63,12 +64,14 @@ def _sample(many, generator, agent, judge, path: Path, evidence_bonus: float = 0
         for batch in unfinished_batches(many, key, done, agent.batch_size):
             questions = [q for q, _ in batch]
             made = run_agent(questions, generator, agent, retriever=retriever)
-            rewards = answer_rewards(questions, [t.answer for t in made], judge)
-            if evidence_bonus:  # the same reward GRPO optimises
-                rewards = [
-                    r + evidence_bonus * evidence_share(q, t.retrieved_ids, targets[q.id])
-                    for q, t, r in zip(questions, made, rewards, strict=True)
-                ]
+            rewards = reward(
+                prompts=None,
+                completions=None,
+                answer=[t.answer for t in made],
+                question_id=[q.id for q in questions],
+                retrieved=[t.retrieved_ids for t in made],
+                ended=[t.ended for t in made],
+            )
             for item, t, reward in zip(batch, made, rewards, strict=True):
                 if key(item) not in done:
                     done[key(item)] = {"key": key(item), "reward": reward, "trajectory": t.to_record()}
@@ -111,6 +114,7 @@ def warm_start(config, questions, output_dir: Path, judge, state) -> Path:
         judge,
         work / f"samples.{state.process_index}-of-{state.num_processes}.jsonl",
         config.evidence_bonus,
+        config.evidence_bonus_needs_answer,
     )
     by_id = {q.id: q for q in questions}
     no_example = replace(agent, example_turn=False)
