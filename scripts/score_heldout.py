@@ -40,8 +40,7 @@ def score_heldout(run: Path, base: str | None = None, out: Path | None = None, a
     from pr2.train.reward import evidence_posts
 
     adapter = adapter or run / "final"
-    suffix = "" if adapter == run / "final" else "-" + adapter.name
-    out = out or run.with_name(run.name + "-heldout-exact" + suffix)
+    out = out or exact_folder(run, adapter)
     if base is None:
         base = str(run / "warm-start") if (run / "warm-start").exists() else _config(run)["model"]
     if not (run / "final" / "pr2-agent.json").exists():
@@ -81,6 +80,12 @@ def score_heldout(run: Path, base: str | None = None, out: Path | None = None, a
     }
     write_json_atomic(out / "summary.json", summary)
     return summary
+
+
+def exact_folder(run: Path, adapter: Path | None = None) -> Path:
+    """Where `score_heldout` writes a policy's answers by default: RUN-heldout-exact (-checkpoint-N for a checkpoint)."""
+    suffix = "" if adapter in (None, run / "final") else "-" + adapter.name
+    return run.with_name(run.name + "-heldout-exact" + suffix)
 
 
 def _steps(run: Path, adapter: Path) -> int:

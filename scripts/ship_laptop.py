@@ -70,12 +70,10 @@ def heldout(run: Path) -> None:
 def exact_policy_score(run: Path) -> dict:
     """The trained row again with the exact trained policy (the merged warm start plus GRPO's own adapter, as
     training ran it), against the shipped rank-R export on the base model: what the export changes."""
-    from score_heldout import score_heldout  # scripts/ is this script's own folder, so on its path
+    from score_heldout import exact_folder, score_heldout  # scripts/ is this script's own folder, so on its path
 
-    exact = score_heldout(run)  # in RUN-heldout-exact: reused when `score_heldout.py RUN` already scored this policy
-    answers = {
-        qid: entries[0]["output"] for qid, entries in _responses(run.with_name(run.name + "-heldout-exact")).items()
-    }
+    exact = score_heldout(run)  # reused when `score_heldout.py RUN` already scored this policy
+    answers = {qid: entries[0]["output"] for qid, entries in _responses(exact_folder(run)).items()}
     shipped = json.loads((run.parent / "laptop-heldout" / "heldout.json").read_text())["rows"]["PR² trained"]
     shipped_responses = _responses(run.parent / "laptop-heldout" / "pr2-trained")
     return {

@@ -33,47 +33,51 @@ def _metrics(run_dir: Path) -> list[dict]:
     return rows
 
 
-def _save(fig, path: Path) -> Path:
+def _series(rows: list[dict], key: str) -> tuple[tuple, tuple]:
+    """(steps, values) of one metric, skipping the steps that did not log it."""
+    pts = [(r["step"], r[key]) for r in rows if r.get(key) is not None]
+    return tuple(zip(*pts, strict=True)) if pts else ((), ())
+
+
+def _plot(path: Path, lines: list[tuple[tuple, tuple, dict]], figsize: tuple, legend: dict) -> Path:
+    """One figure of (steps, values, matplotlib kwargs) lines over steps, written atomically to `path`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=figsize)
+    for xs, ys, style in lines:
+        if xs:
+            ax.plot(xs, ys, **style)
+    ax.set_xlabel("step")
+    ax.legend(**legend)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
     tmp = path.with_name(f".{path.name}")  # a figure killed mid-write never replaces a good one
     fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
     tmp.replace(path)
     return path
 
 
 def plot_training(run_dir: str | Path) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     run_dir = Path(run_dir)
     rows = _metrics(run_dir)
-    steps = [r["step"] for r in rows]
-    written = []
-    for name, series in PLOTS.items():
-        fig, ax = plt.subplots(figsize=(6, 3.5))
-        for key, label in series:
-            ys = [r.get(key) for r in rows]
-            pts = [(s, y) for s, y in zip(steps, ys, strict=True) if y is not None]
-            if pts:
-                ax.plot(*zip(*pts, strict=True), marker="o", label=label)
-        ax.set_xlabel("step")
-        ax.legend()
-        ax.grid(alpha=0.3)
-        fig.tight_layout()
-        written.append(_save(fig, run_dir / name))
-        plt.close(fig)
-    return written
+    return [
+        _plot(
+            run_dir / name,
+            [(*_series(rows, key), {"marker": "o", "label": label}) for key, label in series],
+            figsize=(6, 3.5),
+            legend={},
+        )
+        for name, series in PLOTS.items()
+    ]
 
 
 def compare_training(run_dirs: list[str | Path], output: str | Path, block: int = 4) -> list[Path]:
     """Each of PLOTS with every run on the same axes (one colour per run, one line style per series), and
     OUTPUT.md: per run and series, the mean over each block of `block` steps. Returns the files written."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     runs = {Path(d).name or str(d): _metrics(Path(d)) for d in run_dirs}
     if len(runs) < len(run_dirs):
         raise PR2Error(f"two runs share a folder name ({', '.join(map(str, run_dirs))}); name them apart")
@@ -81,20 +85,13 @@ def compare_training(run_dirs: list[str | Path], output: str | Path, block: int 
     output.parent.mkdir(parents=True, exist_ok=True)
     written = []
     for name, series in PLOTS.items():
-        fig, ax = plt.subplots(figsize=(7, 4))
-        for colour, (run, rows) in enumerate(runs.items()):
-            for style, (key, label) in zip(("-", "--", ":"), series, strict=False):
-                pts = [(r["step"], r[key]) for r in rows if r.get(key) is not None]
-                if pts:
-                    ax.plot(
-                        *zip(*pts, strict=True), style, color=f"C{colour}", marker="o", ms=3, label=f"{run}: {label}"
-                    )
-        ax.set_xlabel("step")
-        ax.legend(fontsize="small")
-        ax.grid(alpha=0.3)
-        fig.tight_layout()
-        written.append(_save(fig, output.with_name(f"{output.name}-{name}")))
-        plt.close(fig)
+        lines = [
+            (*_series(rows, key), {"linestyle": style, "color": f"C{colour}", "marker": "o", "ms": 3,
+                                   "label": f"{run}: {label}"})
+            for colour, (run, rows) in enumerate(runs.items())
+            for style, (key, label) in zip(("-", "--", ":"), series, strict=False)
+        ]  # fmt: skip
+        written.append(_plot(output.with_name(f"{output.name}-{name}"), lines, (7, 4), {"fontsize": "small"}))
     table = output.with_name(output.name + ".md")
     table.write_text(block_means_table(runs, block), encoding="utf-8")
     return [*written, table]
