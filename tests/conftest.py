@@ -121,7 +121,7 @@ SEARCH_WORD = " garden"
 """What the searching model writes, then it ends its turn: one word and end-of-turn, every turn."""
 
 
-def bigram_llama(smollm2_dir: Path, path: Path, wire) -> Path:
+def bigram_llama(smollm2_dir: Path, path: Path, wire, **shape) -> Path:
     """Save at `path` a 1-layer Llama (SmolLM2's tokenizer, chat template and end-of-turn ids) whose weights are all
     zero but its norms, after `wire(model, tokenizer, end_of_turn_id)` sets the ones it needs under no_grad. With
     zero attention and MLP, each next token depends on the last token alone: a bigram model wired by hand."""
@@ -140,6 +140,7 @@ def bigram_llama(smollm2_dir: Path, path: Path, wire) -> Path:
             "head_dim": 8,
             "max_position_embeddings": 2048,
             "tie_word_embeddings": False,
+            **shape,
         }
     )
     torch.manual_seed(0)
@@ -203,27 +204,64 @@ def hf_generator(smollm2_dir):
     return load_generator(GeneratorConfig(model="smollm2", backend="hf", device="cpu"))
 
 
-QUERY_WORDS = (" garden", " budget")
+QUERY_WORDS = (" garden", " flower")
+COLOURS = (" red", " blue", " green", " yellow", " purple", " orange", " pink", " white", " brown", " grey", " gold",
+           " silver")  # fmt: skip
+
+
+def query_choosing_wire(reads: bool):
+    """The wiring of `choosing_llama_dir` (reads=False) and `reading_llama_dir` (reads=True).
+
+    Choosing: after most tokens " garden" or " flower", about equally likely (both read direction 0, which every
+    token has; their own directions 2 and 3 are left at zero for an adapter to move, through a small random MLP:
+    all-zero weights would leave every LoRA at a saddle); after either word, end of turn (direction 1).
+    Reading: one attention head copies a colour word from the context. The token ">" (direction 40; it ends both
+    `<search>` and `<answer>`) queries what only colour words carry as keys (direction 4), so at ">" the head
+    attends to the colours in context, if any; each colour's own direction (5 + i) is copied to an output direction
+    (20 + i) that writes that colour. So after `<answer>` the model names the colour it was shown, and with none
+    shown it writes a query word, as after `<search>`. After a colour, end of turn."""
+
+    def wire(model, tokenizer, end) -> None:
+        layer = model.model.layers[0]
+        for proj in (layer.mlp.gate_proj, layer.mlp.up_proj, layer.mlp.down_proj):
+            proj.weight.normal_(0.0, 0.05)
+        embed, head, attn = model.model.embed_tokens.weight, model.lm_head.weight, layer.self_attn
+        embed[:, 0] = 1.0
+        for direction, word in enumerate(QUERY_WORDS, start=2):
+            w = one_token(tokenizer, word)
+            embed[w] = 0.0
+            embed[w, 1] = 1.0
+            head[w, 0] = 4.0
+            head[w, direction] = 4.0
+        head[end, 1] = 20.0
+        if not reads:
+            return
+        layer.mlp.down_proj.weight[2:4] = 0.0  # the two query words start tied
+        trigger = one_token(tokenizer, ">")
+        embed[trigger, 40] = 1.0
+        # RoPE barely turns the head's last pair (31, 63) over a few hundred positions: query and key meet there.
+        attn.q_proj.weight[31, 40] = 3.0
+        attn.k_proj.weight[31, 4] = 3.0
+        for i, word in enumerate(COLOURS):
+            c = one_token(tokenizer, word)
+            embed[c] = 0.0
+            embed[c, 1], embed[c, 4], embed[c, 5 + i] = 1.0, 1.0, 1.0
+            attn.v_proj.weight[5 + i, 5 + i] = 1.0
+            attn.o_proj.weight[20 + i, 5 + i] = 1.0
+            head[c, 20 + i] = 4.0
+
+    return wire
 
 
 @pytest.fixture(scope="session")
 def choosing_llama_dir(smollm2_dir, tmp_path_factory) -> Path:
-    """A bigram model (`bigram_llama`): after most tokens " garden" or " budget", about equally likely; after either
-    word, end of turn. The two words read different directions of the hidden state (2 and 3), which the embeddings
-    leave at zero; a small random MLP gives the adapter a gradient to move them (all-zero weights would leave every
-    LoRA at a saddle)."""
-    import torch
+    """A bigram model (`bigram_llama`) that chooses between two query words: see `query_choosing_wire`."""
+    return bigram_llama(smollm2_dir, tmp_path_factory.mktemp("choosing-llama"), query_choosing_wire(reads=False))
 
-    def wire(model, tokenizer, end) -> None:
-        mlp = model.model.layers[0].mlp
-        for proj in (mlp.gate_proj, mlp.up_proj, mlp.down_proj):
-            proj.weight.normal_(0.0, 0.05)
-        model.model.embed_tokens.weight[:, 0] = 1.0
-        for direction, word in enumerate(QUERY_WORDS, start=2):
-            w = one_token(tokenizer, word)
-            model.model.embed_tokens.weight[w] = torch.nn.functional.one_hot(torch.tensor(1), 16).float()
-            model.lm_head.weight[w, 0] = 4.0
-            model.lm_head.weight[w, direction] = 4.0
-        model.lm_head.weight[end, 1] = 20.0
 
-    return bigram_llama(smollm2_dir, tmp_path_factory.mktemp("choosing-llama"), wire)
+@pytest.fixture(scope="session")
+def reading_llama_dir(smollm2_dir, tmp_path_factory) -> Path:
+    """`choosing_llama_dir`, wider, and able to read: after `<answer>` it names the colour word it was shown, if
+    any (`query_choosing_wire`). That it can read a colour is wired; which query shows it one is for GRPO to learn."""
+    shape = {"hidden_size": 64, "num_attention_heads": 1, "num_key_value_heads": 1, "head_dim": 64}
+    return bigram_llama(smollm2_dir, tmp_path_factory.mktemp("reading-llama"), query_choosing_wire(reads=True), **shape)

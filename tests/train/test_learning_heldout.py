@@ -1,13 +1,16 @@
-"""GRPO learns what to search, and it carries to users it never trained on.
+"""GRPO learns what to search, and it carries to users it never trained on: both the evidence the searches find
+and the judged reward of the answers rise.
 
-The policy is a 1-layer Llama wired by hand (SmolLM2's tokenizer) whose only choice is its query: from the prefill
-`<search>` it writes " garden" or " budget" with equal odds, then ends its turn. Every user asks the same question
-about their garden; their profile holds garden posts (what the question's own words find) and one post with their
-budget (their own amount: the evidence). Only the query " budget" retrieves the evidence post. Training runs the
-real line (`pr2 train`: TRL GRPO, LoRA, the loop, the paper's advantage, the generated-benchmark evidence bonus) on
-six users; the test then samples the trained policy on six other users, with amounts no training user has, and
-asserts that it now retrieves their evidence far more often than the untrained policy does. If GRPO learned
-nothing (or learned only the training users' posts), the held-out share would not move.
+The policy is a 1-layer Llama wired by hand (`reading_llama_dir`, SmolLM2's tokenizer) whose only learnable choice is
+its query: from the prefill `<search>` it writes " garden" or " flower" with equal odds, then ends its turn; once
+the loop opens `<answer>`, it names a colour it was shown, if any (else it writes one of its query words). Every user
+asks the same question about their garden; their profile holds garden posts (what the question's own words find)
+and one post with their favourite flower colour (the evidence). Only the query " flower" retrieves it, so only
+that query leads to an answer the fact judge scores. Training runs the real line (`pr2 train`: TRL GRPO, LoRA, the
+loop, the paper's advantage, the generated-benchmark evidence bonus, the fact judge) on six users; the test then
+samples the trained policy on six other users, whose colours no training user has, and asserts that it now retrieves
+their evidence, and states their colour, far more often than the untrained policy does. If GRPO learned nothing (or
+learned only the training users' posts), neither share would move.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ import pytest
 from pr2.agent import AgentConfig, run_agent
 from pr2.data.io import write_questions
 from pr2.data.schema import Aspect, ProfileItem, Question
+from pr2.judge import JudgeConfig, build_judge
 from pr2.train import load_train_config
-from pr2.train.reward import evidence_posts
+from pr2.train.reward import answer_rewards, evidence_posts
 from pr2.train.trainer import train
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,37 +40,43 @@ GARDEN_POSTS = [
 ]
 
 
-def garden_users(first: int, n: int, amounts: list[int]) -> list[Question]:
+def garden_users(first: int, colours: list[str]) -> list[Question]:
     rng = random.Random(first)
     users = []
-    for i, amount in zip(range(first, first + n), amounts, strict=True):
+    for i, colour in enumerate(colours, start=first):
         qid = f"gardener-{i}"
-        value = f"{amount} dollars"
         profile = [ProfileItem(f"{qid}-g{j}", t) for j, t in enumerate(GARDEN_POSTS)]
-        profile.insert(rng.randrange(len(profile) + 1), ProfileItem(f"{qid}-budget", f"My budget is {value}, no more."))
+        evidence = ProfileItem(f"{qid}-flower", f"My favourite flower colour is {colour}.")
+        profile.insert(rng.randrange(len(profile) + 1), evidence)
         aspect = Aspect(
-            "budget", f"They mentioned their budget: {value}.", value,
-            extra={"fact": {"phrases": [value], "post": f"{qid}-budget", "facet": "budget"}},
+            "colour", f"They love {colour} flowers.", evidence.text,
+            extra={"fact": {"phrases": [colour], "post": evidence.id, "facet": "favourite flower colour"}},
         )  # fmt: skip
-        users.append(Question(qid, "What should I plant in my garden?", value, profile, [aspect], split="train"))
+        users.append(Question(qid, "What should I plant in my garden?", colour, profile, [aspect], split="train"))
     return users
 
 
-def evidence_rate(model_dir, adapter, questions: list[Question], agent: AgentConfig, samples: int) -> float:
+def sample(model_dir, adapter, questions: list[Question], agent: AgentConfig, samples: int) -> tuple[float, float]:
+    """(share of episodes that retrieved their evidence post, mean judged reward of their answers); an answer that
+    scores without its evidence would be a guess, which the task leaves no room for."""
     from pr2.generation import GeneratorConfig, load_generator
 
     generator = load_generator(GeneratorConfig(model=str(model_dir), adapter=adapter, device="cpu"))
     many = [q for q in questions for _ in range(samples)]
+    trajectories = run_agent(many, generator, agent)
     found = [
         bool(evidence_posts(q) & {i for ids in t.retrieved_ids for i in ids})
-        for q, t in zip(many, run_agent(many, generator, agent), strict=True)
+        for q, t in zip(many, trajectories, strict=True)
     ]
-    return sum(found) / len(found)
+    judge = build_judge(JudgeConfig(model="fact", mode="fact"))
+    judged = answer_rewards(many, [t.answer or "" for t in trajectories], judge)
+    assert not any(j and not f for f, j in zip(found, judged, strict=True))
+    return sum(found) / len(found), sum(judged) / len(judged)
 
 
-def test_grpo_learns_what_to_search_on_users_it_never_saw(tmp_path, choosing_llama_dir):
-    train_users = garden_users(0, 6, [15, 25, 35, 45, 55, 65])
-    heldout = garden_users(100, 6, [120, 130, 140, 150, 160, 170])  # amounts no training user has
+def test_grpo_learns_what_to_search_on_users_it_never_saw(tmp_path, reading_llama_dir):
+    train_users = garden_users(0, ["red", "blue", "green", "yellow", "purple", "orange"])
+    heldout = garden_users(100, ["pink", "white", "brown", "grey", "gold", "silver"])  # colours no training user has
     data = tmp_path / "train.json"
     write_questions(data, train_users)
     agent = [
@@ -82,7 +92,7 @@ def test_grpo_learns_what_to_search_on_users_it_never_saw(tmp_path, choosing_lla
     config = load_train_config(
         ROOT / "configs" / "laptop.yaml",
         [
-            f"model={choosing_llama_dir}",
+            f"model={reading_llama_dir}",
             f"dataset={data}",
             f"output_dir={tmp_path / 'run'}",
             "limit=null",
@@ -93,7 +103,7 @@ def test_grpo_learns_what_to_search_on_users_it_never_saw(tmp_path, choosing_lla
             "num_generations=8",
             "per_device_train_batch_size=8",
             "gradient_accumulation_steps=1",
-            "learning_rate=3e-2",
+            "learning_rate=1e-2",
             "temperature=1.0",
             "top_p=1.0",
             "max_completion_length=400",
@@ -103,8 +113,13 @@ def test_grpo_learns_what_to_search_on_users_it_never_saw(tmp_path, choosing_lla
     assert config.advantage == "nonpersonalized" and config.evidence_bonus > 0  # the laptop recipe's learning signal
     result = train(config)
     sampling = replace(config.agent, temperature=1.0, top_p=1.0, seed=7, batch_size=48)
-    before = evidence_rate(choosing_llama_dir, None, heldout, sampling, samples=8)
-    after = evidence_rate(choosing_llama_dir, str(result.adapter_dir), heldout, sampling, samples=8)
-    print(f"held-out users: evidence retrieved {before:.2f} untrained -> {after:.2f} trained")
-    assert 0.25 < before < 0.75  # the untrained policy picks either word
-    assert after > before + 0.3
+    found_before, judged_before = sample(reading_llama_dir, None, heldout, sampling, samples=8)
+    found_after, judged_after = sample(reading_llama_dir, str(result.adapter_dir), heldout, sampling, samples=8)
+    print(
+        f"held-out users: evidence retrieved {found_before:.2f} untrained -> {found_after:.2f} trained; "
+        f"judged reward {judged_before:.2f} -> {judged_after:.2f}"
+    )
+    assert 0.25 < found_before < 0.75  # the untrained policy picks either word
+    assert found_after > found_before + 0.3
+    assert 0.2 < judged_before < 0.8  # it states the colour when, and only when, it was shown it
+    assert judged_after > judged_before + 0.3
