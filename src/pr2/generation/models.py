@@ -7,6 +7,7 @@ about 520 MB) under the pr2 cache and every later use loads that folder, offline
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import logging
 import os
@@ -52,10 +53,11 @@ def bundled_smollm2() -> Path:
     gguf = bundled_gguf()
     log.info("converting the bundled SmolLM2 GGUF to a transformers folder at %s (once, about 25 s)", target)
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     quantized = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-    config = AutoConfig.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    # The loaded model's config, not a second AutoConfig read: each read parses the whole GGUF again (~5 s).
+    config = copy.deepcopy(quantized.config)
     if hasattr(config, "quantization_config"):
         del config.quantization_config
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
