@@ -39,8 +39,8 @@ def forced_run(hf_generator, minilm):
     config = AgentConfig(  # mechanics only: the prefill forces the search, the worked example is not needed
         prefill=FORCED_SEARCH,
         example_turn=False,
-        max_model_len=500,
-        max_turn_tokens=64,
+        max_model_len=400,
+        max_turn_tokens=32,
         max_searches=2,
         seed=0,
         temperature=0.7,
