@@ -1,11 +1,15 @@
 import json
 from dataclasses import replace
+from pathlib import Path
 
 from typer.testing import CliRunner
 
 from pr2.cli import app
 from pr2.demo import ASSETS, TABLE_HEAD, heldout_questions, table_line
 from pr2.judge.scoring import bootstrap_interval
+from pr2.train import load_train_config
+
+ROOT = Path(__file__).resolve().parents[1]
 
 runner = CliRunner()
 ROWS = ("no personalization", "RAG", "PR² untrained", "PR² trained", "oracle (evidence posts shown)")
@@ -91,6 +95,7 @@ def test_the_shipped_training_run_is_complete():
     assert config["peft_type"] == "LORA" and (ASSETS / "adapter" / "adapter_model.safetensors").stat().st_size < 20e6
     rows = [json.loads(line) for line in (ASSETS / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == list(range(1, len(rows) + 1))
+    assert len(rows) == load_train_config(ROOT / "configs" / "laptop.yaml").trl["max_steps"]  # the recipe's length
     assert all("reward_mean" in r and "evidence_retrieved" in r for r in rows)
     for plot in ("reward.png", "searches.png", "evidence.png"):
         assert (ASSETS / plot).stat().st_size > 0, plot
