@@ -42,6 +42,14 @@ def write_json(tmp_path: Path):
 
 
 @pytest.fixture(scope="session")
+def default_synth() -> dict:
+    """The default generated benchmark (`pr2 synth --users 300 --seed 0`), its splits made once: read, never change."""
+    from pr2.data.synth import SynthConfig, generate
+
+    return generate(SynthConfig(users=300, seed=0))
+
+
+@pytest.fixture(scope="session")
 def tiny_encoder_dir(tmp_path_factory) -> Path:
     """A tiny randomly initialised BERT encoder (Contriever-style use) with MiniLM's real tokenizer."""
     import torch

@@ -39,8 +39,9 @@ def forced_run(hf_generator, minilm):
     config = AgentConfig(  # mechanics only: the prefill forces the search, the worked example is not needed
         prefill=FORCED_SEARCH,
         example_turn=False,
-        max_model_len=400,
+        max_model_len=330,
         max_turn_tokens=32,
+        item_tokens=24,
         max_searches=2,
         seed=0,
         temperature=0.7,

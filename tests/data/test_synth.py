@@ -53,8 +53,8 @@ def _values(questions):
     return {(a.extra["fact"]["facet"], a.evidence) for q in questions for a in q.rubric_aspects}
 
 
-def test_held_out_values_never_appear_in_training_profiles_or_aspects():
-    splits = generate(SynthConfig(users=300, seed=0))
+def test_held_out_values_never_appear_in_training_profiles_or_aspects(default_synth):
+    splits = default_synth
     train, heldout = splits["train"], splits["validation"] + splits["test"]
     assert not _values(train) & _values(heldout)
     training_text = " ".join(p.text.lower() for q in train for p in q.profile)
@@ -107,10 +107,10 @@ def profile_free_attacks(train):
     return {"every training phrase": every_phrase, "most common values": most_common, "generic advice": generic}
 
 
-def test_profile_free_answers_score_nothing_on_held_out_users():
+def test_profile_free_answers_score_nothing_on_held_out_users(default_synth):
     """The floor: answers built only from the training split, or from the question itself, score at most 0.05
     with the fact judge on the held-out users of the default benchmark (300 users, seed 0)."""
-    splits = generate(SynthConfig(users=300, seed=0))
+    splits = default_synth
     heldout = splits["validation"] + splits["test"]
     judge = build_judge(JudgeConfig(mode="fact"))
     attacks = {name: {q.id: text for q in heldout} for name, text in profile_free_attacks(splits["train"]).items()}

@@ -5,10 +5,10 @@ import pytest
 
 from pr2.agent import AgentConfig, run_agent
 from pr2.data.schema import Aspect, ProfileItem, Question
-from pr2.data.synth import SynthConfig, generate
 from pr2.errors import PR2Error
 from pr2.generation.base import Completion
 from pr2.judge import JudgeConfig, build_judge
+from pr2.retrieval.index import ProfileIndex
 from pr2.train.reward import PERSONALIZED, REWARD_WEIGHTS, evidence_share, evidence_targets, reward_functions
 
 QUESTION = Question(
@@ -94,11 +94,11 @@ class Echo:
         return out
 
 
-def test_attacks_earn_neither_the_bonus_nor_the_judge(hf_generator, minilm_retriever):
+def test_attacks_earn_neither_the_bonus_nor_the_judge(hf_generator, minilm_retriever, default_synth):
     """Echoing the question (as searches and as the answer), copying the posts such searches retrieve, or listing
     every training value: on held-out users of the default benchmark none earns any of the evidence bonus, and the
     echo and the list earn at most 0.05 from the judge."""
-    splits = generate(SynthConfig(users=300, seed=0))
+    splits = default_synth
     heldout = (splits["validation"] + splits["test"])[:24]
     values = sorted({p for q in splits["train"] for a in q.rubric_aspects for p in a.extra["fact"]["phrases"]})
 
@@ -114,8 +114,11 @@ def test_attacks_earn_neither_the_bonus_nor_the_judge(hf_generator, minilm_retri
     by_id = {q.id: q for q in heldout}
     targets = evidence_targets(heldout, minilm_retriever, config.top_k * config.max_searches)
     funcs = reward_functions(by_id, build_judge(JudgeConfig(mode="fact")), {}, 0.5, targets)
+    indexes = {q.id: ProfileIndex(q.profile, minilm_retriever) for q in heldout}  # each profile encoded once
     for name, policy in attacks.items():
-        trajectories = run_agent(heldout, policy, config, retriever=minilm_retriever, tokenizer=hf_generator.tokenizer)
+        trajectories = run_agent(
+            heldout, policy, config, tokenizer=hf_generator.tokenizer, index_for=lambda q: indexes[q.id]
+        )
         assert all(t.ended == "answer" and len(t.searches) == 3 for t in trajectories), name
         n = len(trajectories)
         personalized = funcs[0](
@@ -129,11 +132,11 @@ def test_attacks_earn_neither_the_bonus_nor_the_judge(hf_generator, minilm_retri
             assert sum(judged) / n <= 0.05, (name, sum(judged) / n)
 
 
-def test_facet_searches_earn_the_bonus_on_the_same_users(minilm_retriever):
+def test_facet_searches_earn_the_bonus_on_the_same_users(minilm_retriever, default_synth):
     """The counterpart of the attacks: searching each facet's own words finds the evidence the question misses."""
     from pr2.data.synth import FACETS
 
-    heldout = generate(SynthConfig(users=300, seed=0))["test"][:24]
+    heldout = default_synth["test"][:24]
     config = AgentConfig(prefill=None, example_turn=False, max_searches=3)
     targets = evidence_targets(heldout, minilm_retriever, config.top_k * config.max_searches)
     assert sum(map(len, targets.values())) >= len(heldout)  # most evidence is beyond the question's reach
