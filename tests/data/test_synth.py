@@ -83,9 +83,8 @@ def test_catalogue_phrases_are_specific_to_their_value():
                     assert not re.search(r"(?<!\w)" + re.escape(phrase) + r"(?!\w)", other), (phrase, other)
 
 
-def test_no_distractor_or_on_theme_post_states_a_fact_of_any_facet():
-    for seed in (0, 1):
-        splits = generate(SynthConfig(users=300, seed=seed))
+def test_no_distractor_or_on_theme_post_states_a_fact_of_any_facet(default_synth):
+    for splits in (default_synth, generate(SynthConfig(users=300, seed=1))):
         assert filler_leaks([q for qs in splits.values() for q in qs]) == []
     planted = generate(SynthConfig(users=30, seed=0))["train"][0]  # the check itself finds a planted leak
     planted.profile.append(ProfileItem("x-other-99", "The Halal shop closed."))

@@ -98,7 +98,7 @@ def test_grpo_learns_what_to_search_on_users_it_never_saw(tmp_path, reading_llam
             "limit=null",
             "warm_start=false",
             "bf16=false",
-            "max_steps=5",
+            "max_steps=4",
             "save_steps=100",
             "num_generations=8",
             "per_device_train_batch_size=8",
