@@ -45,22 +45,21 @@ def train_cli(out: Path, tiny_llama_dir, processes: int, per_device: int) -> sub
         ),
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen(
-        [*launcher, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env
-    )
+    with open(out.with_suffix(".log"), "w") as log:  # a file, not a pipe: a full pipe would stall the run
+        return subprocess.Popen([*launcher, *args], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
 
 
-def finish(run: subprocess.Popen) -> None:
-    _, stderr = run.communicate(timeout=600)
-    assert run.returncode == 0, stderr[-3000:]
+def finish(run: subprocess.Popen, out: Path) -> None:
+    run.wait(timeout=600)
+    assert run.returncode == 0, out.with_suffix(".log").read_text()[-3000:]
 
 
 def test_two_processes_match_one_process_with_twice_the_batch(tmp_path, tiny_llama_dir):
     # Both at once (one thread a process): most of each run is start-up, which the two cores then share.
     one = train_cli(tmp_path / "one", tiny_llama_dir, processes=1, per_device=8)
     two = train_cli(tmp_path / "two", tiny_llama_dir, processes=2, per_device=4)
-    finish(one)
-    finish(two)
+    finish(one, tmp_path / "one")
+    finish(two, tmp_path / "two")
     rows_one, rows_two = read_jsonl(tmp_path / "one" / "metrics.jsonl"), read_jsonl(tmp_path / "two" / "metrics.jsonl")
     assert [r["step"] for r in rows_two] == [1, 2]  # one row per step: only the main process writes
     for a, b in zip(rows_one, rows_two, strict=True):
