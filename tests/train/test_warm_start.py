@@ -84,3 +84,24 @@ def test_warm_start_fine_tunes_on_its_best_trajectories_and_grpo_starts_from_it(
     from pr2.train.warm_start import warm_start
 
     assert warm_start(config, fact_task(), warm, FactJudge(), process_state(config)) == warm
+
+
+def test_warm_start_sampling_scores_every_batch_with_the_reward_grpo_uses(tmp_path, choosing_llama_dir):
+    """Samples come in agent batches (here three): each is scored by GRPO's personalized reward, and a resumed
+    sampling reads back what was written instead of sampling again."""
+    from pr2.agent import AgentConfig
+    from pr2.generation import GeneratorConfig, load_generator
+    from pr2.train.warm_start import _sample
+
+    generator = load_generator(GeneratorConfig(model=str(choosing_llama_dir), device="cpu"))
+    agent = AgentConfig(
+        retriever="bm25", prefill="<search>", example_turn=False, max_searches=1, top_k=1, max_turn_tokens=4,
+        max_model_len=400, item_tokens=16, temperature=1.0, seed=0, batch_size=2,
+    )  # fmt: skip
+    many = [(q, i) for q in fact_task() for i in range(3)]  # 6 samples, batches of 2
+    path = tmp_path / "samples.jsonl"
+    trajectories, rewards = _sample(many, generator, agent, FactJudge(), path)
+    assert len(trajectories) == len(rewards) == len(read_jsonl(path)) == 6
+    assert all(t.searches and r == 0.0 for t, r in zip(trajectories, rewards, strict=True))  # the word is never said
+    again = _sample(many, None, agent, FactJudge(), path)  # nothing left to sample: no generator needed
+    assert [t.to_record() for t in again[0]] == [t.to_record() for t in trajectories] and again[1] == rewards

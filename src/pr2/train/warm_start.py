@@ -54,7 +54,7 @@ def _sample(many, generator, agent, judge, path: Path, evidence_bonus: float = 0
         from pr2.train.reward import evidence_targets
 
         targets = evidence_targets(list(by_id.values()), retriever, agent.top_k * agent.max_searches)
-    reward = reward_functions(by_id, judge, {}, evidence_bonus, targets, needs_answer=needs_answer)[PERSONALIZED]
+    personalized = reward_functions(by_id, judge, {}, evidence_bonus, targets, needs_answer=needs_answer)[PERSONALIZED]
 
     def key(item) -> str:
         return f"{item[0].id}#{item[1]}"
@@ -64,7 +64,7 @@ def _sample(many, generator, agent, judge, path: Path, evidence_bonus: float = 0
         for batch in unfinished_batches(many, key, done, agent.batch_size):
             questions = [q for q, _ in batch]
             made = run_agent(questions, generator, agent, retriever=retriever)
-            rewards = reward(
+            rewards = personalized(
                 prompts=None,
                 completions=None,
                 answer=[t.answer for t in made],
