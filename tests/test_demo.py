@@ -81,12 +81,14 @@ def test_the_shipped_held_out_table_is_recomputed_from_its_per_question_scores()
 
 def test_the_shipped_table_is_for_the_shipped_adapter_and_todays_benchmark():
     from pr2.data.fingerprint import folder_digest, text_digest
+    from pr2.judge import JudgeConfig, build_judge
 
     heldout = json.loads((ASSETS / "heldout.json").read_text())
     questions = heldout_questions(None)
     data = json.dumps([q.to_record() for q in questions], sort_keys=True, ensure_ascii=False)
     assert heldout["data_digest"] == text_digest(data)
     assert heldout["adapter"] == folder_digest(ASSETS / "adapter")
+    assert heldout["judge"] == build_judge(JudgeConfig(mode="fact")).describe()  # and today's fact judge
 
 
 def test_the_shipped_training_run_is_complete():

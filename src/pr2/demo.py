@@ -291,6 +291,7 @@ def heldout_record(rows: list[Row], questions: list[Question], adapter: Path) ->
         "users": len(questions),
         "benchmark": {"users": BENCHMARK.users, "seed": BENCHMARK.seed, "split": "test"},
         "data_digest": text_digest(data),
+        "judge": build_judge(JudgeConfig(mode="fact")).describe(),  # a table judged by an older checker is stale
         "adapter": model_identity("smollm2", "hf", None, adapter).get("adapter_digest"),
         "settings": {
             "dtype": DTYPE,

@@ -98,3 +98,28 @@ def test_a_slow_judge_reaches_its_cache_every_few_seconds(tmp_path):
     judge.judge([Pair("q", "", f"answer {i}", "a", "", "") for i in range(60)])
     assert chunks[0] == 16 and max(chunks[1:]) <= 12  # 20 pairs/s x 0.5 s = 10 per chunk after the first
     assert len((tmp_path / "cache.jsonl").read_text().splitlines()) == 60
+
+
+POST = "Health update for the forum: lower back pain, so no heavy lifting for me this year."
+
+
+@pytest.mark.parametrize(
+    ("answer", "score"),
+    [
+        ("Given your lower back pain, pick a low-impact routine.", 2.0),  # stated in its own words
+        ("lower back pain", 2.0),  # the value alone is no copy
+        ("[1] Health update for the forum: lower back pain, so no heavy lifting", 0.0),  # the post pasted
+        ("the forum: lower back pain, so no", 0.0),  # four words around it, split across both sides
+        ("for the forum: lower back pain, so no. With lower back pain, swim.", 2.0),  # pasted once, then stated
+        ("update: a back ache", 0.0),  # not stated at all
+    ],
+)
+def test_a_value_pasted_with_its_post_scores_nothing(answer, score):
+    """Answering with the posts a search showed copies the value without using it: the judge pays only a value the
+    answer states itself, whatever post it was pasted from."""
+    q = question(("lower back pain", "back pain"))
+    q.profile = [ProfileItem("p0", POST), ProfileItem("p9", "I like tea.")]
+    report = score_questions([q], {"u1": answer}, build_judge(JudgeConfig(mode="fact")))
+    assert report.per_question[0]["details"][0]["score"] == score
+    if score == 0.0 and "back pain" in answer:
+        assert "pasted from the post" in report.per_question[0]["details"][0]["rationale"]

@@ -96,8 +96,8 @@ class Echo:
 
 def test_attacks_earn_neither_the_bonus_nor_the_judge(hf_generator, minilm_retriever, default_synth):
     """Echoing the question (as searches and as the answer), copying the posts such searches retrieve, or listing
-    every training value: on held-out users of the default benchmark none earns any of the evidence bonus, and the
-    echo and the list earn at most 0.05 from the judge."""
+    every training value: on held-out users of the default benchmark none earns any of the evidence bonus or of the
+    judge (copying the shown posts states values, but only pasted from the posts that hold them)."""
     splits = default_synth
     heldout = (splits["validation"] + splits["test"])[:24]
     values = sorted({p for q in splits["train"] for a in q.rubric_aspects for p in a.extra["fact"]["phrases"]})
@@ -128,8 +128,7 @@ def test_attacks_earn_neither_the_bonus_nor_the_judge(hf_generator, minilm_retri
         judged = funcs[4](prompts=[None] * n, completions=[None] * n)
         bonus = (sum(personalized) - sum(judged)) / n
         assert bonus == 0.0, (name, bonus)  # the shaping term: none of it, for any of them
-        if name != "on-theme posts copied":  # copying what the question found is RAG: it may state a fact
-            assert sum(judged) / n <= 0.05, (name, sum(judged) / n)
+        assert sum(judged) == 0.0, (name, sum(judged) / n)
 
 
 def test_facet_searches_earn_the_bonus_on_the_same_users(minilm_retriever, default_synth):

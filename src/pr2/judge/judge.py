@@ -77,14 +77,17 @@ class Pair:
     """Phrases that state the aspect's fact (aspects of a `pr2 synth` benchmark carry them; the fact judge reads them)."""
     facet: str = ""
     """The fact's facet in the `pr2 synth` catalogue (the fact judge punishes naming any other value of it)."""
+    source: str = ""
+    """The text of the profile post that holds the fact (the fact judge pays nothing for a value pasted from it)."""
 
     @classmethod
     def of(cls, question, aspect, response: str) -> Pair:
         """The pair of one (question, rubric aspect) and a response."""
         fact = aspect.extra.get("fact", {})
+        source = next((p.text for p in question.profile if fact and p.id == fact.get("post")), "")
         return cls(
             question.question, question.narrative, response, aspect.aspect, aspect.reason, aspect.evidence,
-            tuple(fact.get("phrases", ())), str(fact.get("facet", "")),
+            tuple(fact.get("phrases", ())), str(fact.get("facet", "")), source,
         )  # fmt: skip
 
     def texts(self) -> dict[str, str]:
