@@ -147,3 +147,42 @@ def test_facet_searches_earn_the_bonus_on_the_same_users(minilm_retriever, defau
         if targets[q.id]:
             shares.append(evidence_share(q, retrieved, targets[q.id]))
     assert sum(shares) / len(shares) >= 0.8
+
+
+def test_a_search_that_knows_nothing_earns_the_bonus_only_above_chance(minilm_retriever, default_synth):
+    """Fixed queries that name no facet (the laptop policy's own "a short query") rank a profile as if at random: the
+    plain bonus pays them about what 9 random posts find, the above-chance bonus about nothing, while facet searches
+    keep most of theirs."""
+    from pr2.data.synth import FACETS
+
+    heldout = (default_synth["validation"] + default_synth["test"])[:24]
+    by_id = {q.id: q for q in heldout}
+    targets = evidence_targets(heldout, minilm_retriever, 9)
+    judge = build_judge(JudgeConfig(mode="fact"))
+    plain = reward_functions(by_id, judge, {}, 1.0, targets)[PERSONALIZED]
+    above = reward_functions(by_id, judge, {}, 1.0, targets, above_chance=True)[PERSONALIZED]
+
+    def shown(queries_for) -> list[list[list[str]]]:  # per user, 3 posts a search, never a post twice (as the agent)
+        queries = [(q, query) for q in heldout for query in queries_for(q)]
+        scores = minilm_retriever.score_many([x for _, x in queries], [[p.text for p in q.profile] for q, _ in queries])
+        out: dict[str, list[list[str]]] = {q.id: [] for q in heldout}
+        for (q, _), s in zip(queries, scores, strict=True):
+            seen = {i for ids in out[q.id] for i in ids}
+            order = [q.profile[i].id for i in sorted(range(len(s)), key=lambda i: -s[i])]
+            out[q.id].append([i for i in order if i not in seen][:3])
+        return list(out.values())
+
+    def bonus(func, retrieved) -> float:
+        n = len(heldout)
+        rewards = func(prompts=[None] * n, completions=[None] * n, answer=[""] * n, question_id=list(by_id),
+                       retrieved=retrieved, ended=["answer"] * n)  # fmt: skip
+        return sum(rewards) / n  # no answer: all of it is the bonus
+
+    for fixed in ("a short query", "information", "tell me more about it"):
+        knows_nothing = shown(lambda q, fixed=fixed: [fixed] * 3)
+        assert bonus(plain, knows_nothing) >= 0.05, fixed  # the hole: chance pays
+        assert bonus(above, knows_nothing) <= 0.05, fixed  # above chance: about nothing (0.03, -0.07, -0.14)
+    facets = shown(
+        lambda q: [next(f.query for f in FACETS if f.name == a.extra["fact"]["facet"]) for a in q.rubric_aspects][:3]
+    )
+    assert bonus(above, facets) >= 0.4  # 0.65 (0.87 plain)

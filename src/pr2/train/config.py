@@ -90,6 +90,12 @@ class TrainConfig:
     and never answers keeps its bonus: under `advantage: centered` the laptop policy learned exactly that (54 of 60
     held-out questions left unanswered; README, "Two advantage estimators"). Off in the shipped laptop run, which
     trained before it existed (its policy answers every question)."""
+    evidence_bonus_above_chance: bool = False
+    """Pay `evidence_bonus` only for evidence beyond chance: the share retrieved less the share that as many posts
+    drawn at random from the profile would retrieve (their number over the profile's size). The plain bonus pays a
+    search that knows nothing: a fixed query ranks posts as good as at random, and 9 random posts hold 22% of a
+    held-out user's evidence posts, as much as the shipped policies found (README, "Chance"). Can be negative. Off in
+    the shipped laptop run, which trained before it existed."""
     warm_start: bool = False
     """Rejection-sampling fine-tuning before GRPO (for models that do not follow the protocol yet)."""
     warm_start_questions: int | None = None

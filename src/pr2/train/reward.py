@@ -60,6 +60,13 @@ def evidence_share(question: Question, retrieved: Sequence[Sequence[str]], targe
     return len(wanted & found) / len(wanted) if wanted else 0.0
 
 
+def chance_share(question: Question, retrieved: Sequence[Sequence[str]]) -> float:
+    """The share of any set of the question's posts that the same number of distinct posts, drawn at random from its
+    profile, would retrieve in expectation: what a search that knows nothing (a fixed query, "a short query") finds."""
+    found = {i for ids in retrieved for i in ids}
+    return min(1.0, len(found) / len(question.profile)) if question.profile else 0.0
+
+
 def evidence_search_share(question: Question, retrieved: Sequence[Sequence[str]]) -> float:
     """Share of the episode's searches that retrieved at least one evidence post (0 for an episode without any)."""
     wanted = evidence_posts(question)
@@ -84,12 +91,14 @@ def reward_functions(
     targets: dict[str, set[str]] | None = None,
     *,
     needs_answer: bool = False,
+    above_chance: bool = False,
 ) -> list[Callable]:
     """TRL's reward functions, weighted by REWARD_WEIGHTS: the personalized reward (weight 1), then columns that
     only inform the step and the logs (weight 0): r_np, searches per trajectory, answer rate, the judged reward, the
     share of evidence posts retrieved, the share of searches that found one. `evidence_bonus` (generated benchmarks
     only) adds w x the share of `targets` (see `evidence_targets`; default: every evidence post) retrieved to the
-    judged reward (0: the paper's reward); with `needs_answer`, only for episodes that ended with an answer."""
+    judged reward (0: the paper's reward); with `needs_answer`, only for episodes that ended with an answer; with
+    `above_chance`, less the share a random draw of as many posts would find (`chance_share`)."""
     if evidence_bonus:
         check_evidence(questions)
     judged: dict[int, list[float]] = {}  # the judge's part of this step's personalized reward, for its own column
@@ -102,6 +111,11 @@ def reward_functions(
             evidence_share(questions[q], r, None if targets is None else targets[q])
             for q, r in zip(question_id, retrieved, strict=True)
         ]
+        if above_chance:  # a question with nothing to find (no target) pays and costs nothing
+            shares = [
+                s - chance_share(questions[q], r) if targets is None or targets[q] else 0.0
+                for s, q, r in zip(shares, question_id, retrieved, strict=True)
+            ]
         if needs_answer:
             shares = [s if e == "answer" else 0.0 for s, e in zip(shares, ended, strict=True)]
         return [j + evidence_bonus * e for j, e in zip(judged[0], shares, strict=True)]

@@ -115,7 +115,7 @@ _RUN_LENGTH_AND_LOGGING = {
 }  # fmt: skip
 
 
-_ADDED_AFTER_RUNS_EXISTED = ("evidence_bonus_needs_answer",)
+_ADDED_AFTER_RUNS_EXISTED = ("evidence_bonus_needs_answer", "evidence_bonus_above_chance")
 
 
 def train_fingerprint(config: TrainConfig) -> dict:
@@ -315,8 +315,9 @@ def train(
 
         targets = evidence_targets(questions, retriever, config.agent.top_k * config.agent.max_searches)
     funcs = reward_functions(
-        by_id, judge, r_np, config.evidence_bonus, targets, needs_answer=config.evidence_bonus_needs_answer
-    )
+        by_id, judge, r_np, config.evidence_bonus, targets,
+        needs_answer=config.evidence_bonus_needs_answer, above_chance=config.evidence_bonus_above_chance,
+    )  # fmt: skip
     peft_config = None
     if config.lora:
         peft_config = LoraConfig(

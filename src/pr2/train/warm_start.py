@@ -38,11 +38,11 @@ def select_trajectories(trajectories, rewards, keep: int) -> list[tuple]:
     return [pair for pairs in ranked for pair in pairs[:keep]]
 
 
-def _sample(many, generator, agent, judge, path: Path, evidence_bonus: float = 0.0, needs_answer: bool = False):
+def _sample(many, generator, agent, judge, path: Path, evidence_bonus: float = 0.0, **bonus_options):
     """Trajectories of (question, sample index) pairs with their rewards, appended to `path` batch by batch so a
     killed warm start keeps what it sampled (each batch made as an uninterrupted run makes it). The reward is GRPO's
     own personalized reward (`reward_functions`: the judge, plus `evidence_bonus` x the share of hard-to-find
-    evidence retrieved, only for answering episodes with `needs_answer`)."""
+    evidence retrieved, shaped as `bonus_options` say: `needs_answer`, `above_chance`)."""
     from pr2.agent.trajectory import Trajectory
     from pr2.retrieval import load_retriever
     from pr2.train.reward import PERSONALIZED, reward_functions
@@ -54,7 +54,7 @@ def _sample(many, generator, agent, judge, path: Path, evidence_bonus: float = 0
         from pr2.train.reward import evidence_targets
 
         targets = evidence_targets(list(by_id.values()), retriever, agent.top_k * agent.max_searches)
-    personalized = reward_functions(by_id, judge, {}, evidence_bonus, targets, needs_answer=needs_answer)[PERSONALIZED]
+    personalized = reward_functions(by_id, judge, {}, evidence_bonus, targets, **bonus_options)[PERSONALIZED]
 
     def key(item) -> str:
         return f"{item[0].id}#{item[1]}"
@@ -114,7 +114,8 @@ def warm_start(config, questions, output_dir: Path, judge, state) -> Path:
         judge,
         work / f"samples.{state.process_index}-of-{state.num_processes}.jsonl",
         config.evidence_bonus,
-        config.evidence_bonus_needs_answer,
+        needs_answer=config.evidence_bonus_needs_answer,
+        above_chance=config.evidence_bonus_above_chance,
     )
     by_id = {q.id: q for q in questions}
     no_example = replace(agent, example_turn=False)
