@@ -27,8 +27,10 @@ def main() -> None:
     from pr2.train.reward import chance_share, evidence_share
 
     questions = {q.id: q for q in heldout_questions(None)}
+    from score_heldout import exact_folder  # scripts/ is this script's own folder, so on its path
+
     folders = sorted(p.parent for p in args.demo.glob("*/trajectories.jsonl")) + [
-        f if (f / "trajectories.jsonl").exists() else f.parent / f"{f.name}-heldout-exact" for f in args.folders
+        f if (f / "trajectories.jsonl").exists() else exact_folder(f) for f in args.folders
     ]
     print("| trajectories | evidence retrieved [95% CI] | chance for as many posts | above chance [95% CI] |")
     print("|---|---|---|---|")

@@ -30,6 +30,7 @@ from pr2.data.synth import SynthConfig, generate
 from pr2.generation import GeneratorConfig, load_generator
 from pr2.judge import JudgeConfig, build_judge
 from pr2.judge.evaluate import score_and_write
+from pr2.judge.fact import PASTED
 from pr2.retrieval import load_retriever
 from pr2.train.reward import evidence_posts
 
@@ -251,7 +252,7 @@ def run_demo(
         q = next(x for x in questions if x.id == shown.question_id)
         details = next(r["details"] for r in rows[3].fact.per_question if r["id"] == q.id)
         found = [d["aspect"] for d in details if d["score"]]  # the judge's verdict: a pasted value is not stated
-        pasted = [d["aspect"] for d in details if not d["score"] and "pasted" in d.get("rationale", "")]
+        pasted = [d["aspect"] for d in details if not d["score"] and PASTED in d.get("rationale", "")]
         echo(
             f"One trained trajectory ({shown.question_id}: {len(shown.searches)} searches, facts stated: {found}"
             + (f", pasted from their posts, unscored: {pasted}" if pasted else "")

@@ -22,6 +22,8 @@ NOTE = (
     "FACT CHECK of a generated pr2 synth benchmark: an aspect scores 2 when the answer states this user's value, "
     "not pasted from the post that holds it, and no other value of the facet, else 0; not a LaMP-QA score"
 )
+PASTED = "only inside text pasted from the post that holds it"
+"""How a judgement says a stated value was pasted (the demo lists such aspects apart)."""
 COPY_RUN = 4
 """Words copied verbatim around a value (both sides counted, beyond the value's own) that make its statement a paste:
 "since your lower back pain ..." states the value; "Health update for the forum: lower back pain, ..." copies it."""
@@ -45,8 +47,11 @@ def copied(response: str, phrase: str, post: str) -> bool:
     r, p, f = words(response), words(post), words(phrase)
     if not f:
         return False
-    at_r = [i for i in range(len(r) - len(f) + 1) if r[i : i + len(f)] == f]
-    at_p = [j for j in range(len(p) - len(f) + 1) if p[j : j + len(f)] == f]
+
+    def places(seq: list[str]) -> list[int]:
+        return [i for i in range(len(seq) - len(f) + 1) if seq[i : i + len(f)] == f]
+
+    at_r, at_p = places(r), places(p)
     if not at_r or not at_p:
         return False
 
@@ -81,7 +86,7 @@ def judge_fact(response: str, phrases, facet: str = "", source: str = "") -> tup
         return 0.0, "fact not stated"
     own_words = [phrase for phrase in stated if not (source and copied(response, phrase, source))]
     if not own_words:
-        return 0.0, f"states {stated[0]!r} only inside text pasted from the post that holds it: a copy, not a fact"
+        return 0.0, f"states {stated[0]!r} {PASTED}: a copy, not a fact"
     found = own_words[0]
     guesses = [hit for value in other_values(facet, phrases) if (hit := states(response, value))]
     if guesses:

@@ -84,7 +84,8 @@ class Pair:
     def of(cls, question, aspect, response: str) -> Pair:
         """The pair of one (question, rubric aspect) and a response."""
         fact = aspect.extra.get("fact", {})
-        source = next((p.text for p in question.profile if fact and p.id == fact.get("post")), "")
+        post = fact.get("post")  # only a generated benchmark's aspects name one: no profile scan for LaMP-QA pairs
+        source = next((p.text for p in question.profile if p.id == post), "") if post else ""
         return cls(
             question.question, question.narrative, response, aspect.aspect, aspect.reason, aspect.evidence,
             tuple(fact.get("phrases", ())), str(fact.get("facet", "")), source,
