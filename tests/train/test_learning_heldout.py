@@ -7,7 +7,7 @@ the loop opens `<answer>`, it names a colour it was shown, if any (else it write
 asks the same question about their garden; their profile holds garden posts (what the question's own words find)
 and one post with their favourite flower colour (the evidence). Only the query " flower" retrieves it, so only
 that query leads to an answer the fact judge scores. Training runs the real line (`pr2 train`: TRL GRPO, LoRA, the
-loop, the paper's advantage, the generated-benchmark evidence bonus, the fact judge) on six users; the test then
+loop, the recipe's advantage, the generated-benchmark evidence bonus, the fact judge) on six users; the test then
 samples the trained policy on six other users, whose colours no training user has, and asserts that it now retrieves
 their evidence, and states their colour, far more often than the untrained policy does. If GRPO learned nothing (or
 learned only the training users' posts), neither share would move.
@@ -110,7 +110,7 @@ def test_grpo_learns_what_to_search_on_users_it_never_saw(tmp_path, reading_llam
             *agent,
         ],
     )
-    assert config.advantage == "nonpersonalized" and config.evidence_bonus > 0  # the laptop recipe's learning signal
+    assert config.advantage == "centered" and config.evidence_bonus > 0  # the laptop recipe's learning signal
     result = train(config)
     sampling = replace(config.agent, temperature=1.0, top_p=1.0, seed=7, batch_size=48)
     found_before, judged_before = sample(reading_llama_dir, None, heldout, sampling, samples=8)

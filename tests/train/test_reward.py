@@ -152,15 +152,21 @@ def test_facet_searches_earn_the_bonus_on_the_same_users(minilm_retriever, defau
 def test_a_search_that_knows_nothing_earns_the_bonus_only_above_chance(minilm_retriever, default_synth):
     """Fixed queries that name no facet (the laptop policy's own "a short query") rank a profile as if at random: the
     plain bonus pays them about what 9 random posts find, the above-chance bonus about nothing, while facet searches
-    keep most of theirs."""
+    keep most of theirs. The question's own words find no target and cost nothing; an episode that leaves the
+    question unanswered is paid nothing but still bears what it lost to chance."""
     from pr2.data.synth import FACETS
+    from pr2.train.reward import question_reach
 
     heldout = (default_synth["validation"] + default_synth["test"])[:24]
     by_id = {q.id: q for q in heldout}
-    targets = evidence_targets(heldout, minilm_retriever, 9)
+    reach = question_reach(heldout, minilm_retriever, 9)
+    targets = evidence_targets(heldout, minilm_retriever, 9, reach)
     judge = build_judge(JudgeConfig(mode="fact"))
     plain = reward_functions(by_id, judge, {}, 1.0, targets)[PERSONALIZED]
-    above = reward_functions(by_id, judge, {}, 1.0, targets, above_chance=True)[PERSONALIZED]
+    above = reward_functions(by_id, judge, {}, 1.0, targets, above_chance=True, reach=reach)[PERSONALIZED]
+    above_if_answered = reward_functions(
+        by_id, judge, {}, 1.0, targets, above_chance=True, reach=reach, needs_answer=True
+    )[PERSONALIZED]
 
     def shown(queries_for) -> list[list[list[str]]]:  # per user, 3 posts a search, never a post twice (as the agent)
         queries = [(q, query) for q in heldout for query in queries_for(q)]
@@ -172,17 +178,25 @@ def test_a_search_that_knows_nothing_earns_the_bonus_only_above_chance(minilm_re
             out[q.id].append([i for i in order if i not in seen][:3])
         return list(out.values())
 
-    def bonus(func, retrieved) -> float:
+    def bonuses(func, retrieved, ended="answer") -> list[float]:
         n = len(heldout)
-        rewards = func(prompts=[None] * n, completions=[None] * n, answer=[""] * n, question_id=list(by_id),
-                       retrieved=retrieved, ended=["answer"] * n)  # fmt: skip
-        return sum(rewards) / n  # no answer: all of it is the bonus
+        return func(prompts=[None] * n, completions=[None] * n, answer=[""] * n, question_id=list(by_id),
+                    retrieved=retrieved, ended=[ended] * n)  # fmt: skip  # no answer text: all of it is the bonus
+
+    def bonus(func, retrieved) -> float:
+        return sum(bonuses(func, retrieved)) / len(heldout)
 
     for fixed in ("a short query", "information", "tell me more about it"):
         knows_nothing = shown(lambda q, fixed=fixed: [fixed] * 3)
         assert bonus(plain, knows_nothing) >= 0.05, fixed  # the hole: chance pays
-        assert bonus(above, knows_nothing) <= 0.05, fixed  # above chance: about nothing (0.03, -0.07, -0.14)
+        assert bonus(above, knows_nothing) <= 0.05, fixed  # above chance: nothing (a query drawn to the other posts
+        # than the facets', as "a short query" is, sits below chance: -0.16)
+        unanswered = bonuses(above_if_answered, knows_nothing, ended="search_limit")
+        assert unanswered == [min(b, 0.0) for b in bonuses(above, knows_nothing)], fixed
+        assert min(unanswered) < 0, fixed  # the penalty stays where the question is left unanswered
+    echoed = shown(lambda q: [q.question] * 3)
+    assert bonus(above, echoed) == 0.0  # the question's own reach: no target, no cost
     facets = shown(
         lambda q: [next(f.query for f in FACETS if f.name == a.extra["fact"]["facet"]) for a in q.rubric_aspects][:3]
     )
-    assert bonus(above, facets) >= 0.4  # 0.65 (0.87 plain)
+    assert bonus(above, facets) >= 0.4  # 0.67 (0.87 plain)

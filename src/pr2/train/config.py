@@ -88,14 +88,17 @@ class TrainConfig:
     evidence_bonus_needs_answer: bool = False
     """Pay `evidence_bonus` only to episodes that end with an answer. Without it, an episode that searches to the limit
     and never answers keeps its bonus: under `advantage: centered` the laptop policy learned exactly that (54 of 60
-    held-out questions left unanswered; README, "Two advantage estimators"). Off in the shipped laptop run, which
-    trained before it existed (its policy answers every question)."""
+    held-out questions left unanswered; README, "Two advantage estimators"). A negative bonus (see
+    `evidence_bonus_above_chance`) stays on an unanswered episode: leaving the question unanswered is no escape
+    from it. Off in the shipped laptop run, which trained before it existed (its policy answers every question)."""
     evidence_bonus_above_chance: bool = False
     """Pay `evidence_bonus` only for evidence beyond chance: the share retrieved less the share that as many posts
     drawn at random from the profile would retrieve (their number over the profile's size). The plain bonus pays a
     search that knows nothing: a fixed query ranks posts as good as at random, and 9 random posts hold 22% of a
-    held-out user's evidence posts, as much as the shipped policies found (README, "Chance"). Can be negative. Off in
-    the shipped laptop run, which trained before it existed."""
+    held-out user's evidence posts, as much as the shipped policies found (README, "Chance"). Posts the question's own
+    words find (its top top_k x max_searches, where no target lies) are left out of both counts, so searching with
+    the question costs nothing; a query drawn to posts that hold no evidence can be negative. Off in the shipped
+    laptop run, which trained before it existed."""
     warm_start: bool = False
     """Rejection-sampling fine-tuning before GRPO (for models that do not follow the protocol yet)."""
     warm_start_questions: int | None = None

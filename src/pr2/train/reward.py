@@ -39,18 +39,22 @@ def evidence_posts(question: Question) -> set[str]:
     return {a.extra["fact"]["post"] for a in question.rubric_aspects if a.extra.get("fact", {}).get("post")}
 
 
-def evidence_targets(questions: Sequence[Question], retriever, depth: int) -> dict[str, set[str]]:
-    """Per question, its evidence posts that the question's own words do not find: those outside the top `depth`
-    posts of the question's ranking (depth = top_k x max_searches, everything a policy that only ever searched with
-    the question would see). The bonus pays for these only, so echoing the question earns none of it."""
+def question_reach(questions: Sequence[Question], retriever, depth: int) -> dict[str, set[str]]:
+    """Per question, the posts its own words find: the top `depth` posts of the question's ranking (depth = top_k x
+    max_searches, everything a policy that only ever searched with the question would see)."""
     from pr2.retrieval.base import rank_order
 
     scores = retriever.score_many([q.question for q in questions], [[p.text for p in q.profile] for q in questions])
-    targets = {}
-    for q, s in zip(questions, scores, strict=True):
-        found_by_question = {q.profile[i].id for i in rank_order(s)[:depth]}
-        targets[q.id] = evidence_posts(q) - found_by_question
-    return targets
+    return {q.id: {q.profile[i].id for i in rank_order(s)[:depth]} for q, s in zip(questions, scores, strict=True)}
+
+
+def evidence_targets(
+    questions: Sequence[Question], retriever, depth: int, reach: dict[str, set[str]] | None = None
+) -> dict[str, set[str]]:
+    """Per question, its evidence posts that the question's own words do not find (outside `question_reach`, given
+    or computed). The bonus pays for these only, so echoing the question earns none of it."""
+    reach = question_reach(questions, retriever, depth) if reach is None else reach
+    return {q.id: evidence_posts(q) - reach[q.id] for q in questions}
 
 
 def evidence_share(question: Question, retrieved: Sequence[Sequence[str]], targets: set[str] | None = None) -> float:
@@ -60,11 +64,14 @@ def evidence_share(question: Question, retrieved: Sequence[Sequence[str]], targe
     return len(wanted & found) / len(wanted) if wanted else 0.0
 
 
-def chance_share(question: Question, retrieved: Sequence[Sequence[str]]) -> float:
-    """The share of any set of the question's posts that the same number of distinct posts, drawn at random from its
-    profile, would retrieve in expectation: what a search that knows nothing (a fixed query, "a short query") finds."""
-    found = {i for ids in retrieved for i in ids}
-    return min(1.0, len(found) / len(question.profile)) if question.profile else 0.0
+def chance_share(question: Question, retrieved: Sequence[Sequence[str]], reach: set[str] = frozenset()) -> float:
+    """The share of any set of the question's posts outside `reach` (the targets lie there) that the same number of
+    distinct posts outside `reach`, drawn at random, would retrieve in expectation: what a search that knows nothing
+    (a fixed query, "a short query") finds. Posts inside `reach` neither count nor cost: a search that retrieves
+    what the question's own words find is not below chance, it only finds no target."""
+    found = {i for ids in retrieved for i in ids} - reach
+    population = len(question.profile) - len(reach & {p.id for p in question.profile})
+    return min(1.0, len(found) / population) if population > 0 else 0.0
 
 
 def evidence_search_share(question: Question, retrieved: Sequence[Sequence[str]]) -> float:
@@ -92,13 +99,16 @@ def reward_functions(
     *,
     needs_answer: bool = False,
     above_chance: bool = False,
+    reach: dict[str, set[str]] | None = None,
 ) -> list[Callable]:
     """TRL's reward functions, weighted by REWARD_WEIGHTS: the personalized reward (weight 1), then columns that
     only inform the step and the logs (weight 0): r_np, searches per trajectory, answer rate, the judged reward, the
     share of evidence posts retrieved, the share of searches that found one. `evidence_bonus` (generated benchmarks
     only) adds w x the share of `targets` (see `evidence_targets`; default: every evidence post) retrieved to the
-    judged reward (0: the paper's reward); with `needs_answer`, only for episodes that ended with an answer; with
-    `above_chance`, less the share a random draw of as many posts would find (`chance_share`)."""
+    judged reward (0: the paper's reward); with `needs_answer`, only for episodes that ended with an answer (an
+    episode without one still bears a negative bonus: leaving the question unanswered is no escape from it); with
+    `above_chance`, less the share a random draw of as many posts would find (`chance_share`, outside `reach`, the
+    posts the question's own words find, which hold no target; default: none)."""
     if evidence_bonus:
         check_evidence(questions)
     judged: dict[int, list[float]] = {}  # the judge's part of this step's personalized reward, for its own column
@@ -113,11 +123,13 @@ def reward_functions(
         ]
         if above_chance:  # a question with nothing to find (no target) pays and costs nothing
             shares = [
-                s - chance_share(questions[q], r) if targets is None or targets[q] else 0.0
+                s - chance_share(questions[q], r, reach[q] if reach else frozenset())
+                if targets is None or targets[q]
+                else 0.0
                 for s, q, r in zip(shares, question_id, retrieved, strict=True)
             ]
         if needs_answer:
-            shares = [s if e == "answer" else 0.0 for s, e in zip(shares, ended, strict=True)]
+            shares = [s if e == "answer" else min(s, 0.0) for s, e in zip(shares, ended, strict=True)]
         return [j + evidence_bonus * e for j, e in zip(judged[0], shares, strict=True)]
 
     def judged_reward(prompts, completions, **_):

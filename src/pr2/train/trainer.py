@@ -309,14 +309,16 @@ def train(
     r_np: dict[str, float] = {}
     if config.advantage in ("nonpersonalized", "centered"):
         r_np = compute_r_np(config, questions, model, tokenizer, judge, output_dir, state, start_from or config.model)
-    targets = None
+    targets = reach = None
     if config.evidence_bonus:  # generated benchmarks only: evidence the question's own words do not find
-        from pr2.train.reward import evidence_targets
+        from pr2.train.reward import evidence_targets, question_reach
 
-        targets = evidence_targets(questions, retriever, config.agent.top_k * config.agent.max_searches)
+        depth = config.agent.top_k * config.agent.max_searches
+        reach = question_reach(questions, retriever, depth)
+        targets = evidence_targets(questions, retriever, depth, reach)
     funcs = reward_functions(
         by_id, judge, r_np, config.evidence_bonus, targets,
-        needs_answer=config.evidence_bonus_needs_answer, above_chance=config.evidence_bonus_above_chance,
+        needs_answer=config.evidence_bonus_needs_answer, above_chance=config.evidence_bonus_above_chance, reach=reach,
     )  # fmt: skip
     peft_config = None
     if config.lora:

@@ -49,12 +49,15 @@ def _sample(many, generator, agent, judge, path: Path, evidence_bonus: float = 0
 
     retriever = load_retriever(agent.retriever)
     by_id = {q.id: q for q, _ in many}
-    targets = None
+    targets = reach = None
     if evidence_bonus:
-        from pr2.train.reward import evidence_targets
+        from pr2.train.reward import evidence_targets, question_reach
 
-        targets = evidence_targets(list(by_id.values()), retriever, agent.top_k * agent.max_searches)
-    personalized = reward_functions(by_id, judge, {}, evidence_bonus, targets, **bonus_options)[PERSONALIZED]
+        depth = agent.top_k * agent.max_searches
+        reach = question_reach(list(by_id.values()), retriever, depth)
+        targets = evidence_targets(list(by_id.values()), retriever, depth, reach)
+    functions = reward_functions(by_id, judge, {}, evidence_bonus, targets, reach=reach, **bonus_options)
+    personalized = functions[PERSONALIZED]
 
     def key(item) -> str:
         return f"{item[0].id}#{item[1]}"
