@@ -4,7 +4,8 @@
 
 The policy is exactly what training ran: its start model (RUN_DIR/warm-start, else the run's `model`, or --base)
 with GRPO's own adapter (RUN_DIR/final, or a checkpoint of the run, so two runs compare at equal steps), run greedily
-with the agent settings the run's final adapter carries (a checkpoint holds none of its own). Prints one line of the
+with the agent settings the run's final adapter carries (for a checkpoint of a run not yet finished: the settings in
+its pr2-train-config.json, which it trains with). Prints one line of the
 demo's table (fact judge with a 95% bootstrap interval, evidence retrieved, searches) and writes summary.json; two
 runs scored this way (e.g. two advantage estimators from the same warm start) compare on equal terms. Scores are this
 generated benchmark's fact judge, never LaMP-QA scores.
@@ -30,8 +31,9 @@ def main() -> None:
 
 
 def score_heldout(run: Path, base: str | None = None, out: Path | None = None, adapter: Path | None = None) -> dict:
+    from pr2.agent.protocol import AgentConfig
     from pr2.agent.run import run_agent_file
-    from pr2.agent.settings import agent_config_for
+    from pr2.agent.settings import AGENT_FILE, agent_config_for
     from pr2.data.fingerprint import model_identity
     from pr2.demo import DTYPE, evidence_found, heldout_questions, retrieved_by_question, reuse_or_redo
     from pr2.generation import GeneratorConfig, load_generator
@@ -43,11 +45,13 @@ def score_heldout(run: Path, base: str | None = None, out: Path | None = None, a
     out = out or exact_folder(run, adapter)
     if base is None:
         base = str(run / "warm-start") if (run / "warm-start").exists() else _config(run)["model"]
-    if not (run / "final" / "pr2-agent.json").exists():
-        raise SystemExit(
-            f"error: {run / 'final'} holds no pr2-agent.json: the run has not finished (its agent settings)"
-        )
-    agent = agent_config_for(run / "final", {"temperature": 0.0, "top_p": 1.0, "seed": 0})
+    greedy = {"temperature": 0.0, "top_p": 1.0, "seed": 0}
+    if (run / "final" / AGENT_FILE).exists():
+        agent = agent_config_for(run / "final", greedy)
+    elif adapter != run / "final":  # a checkpoint of a run still training: the agent settings it trains with
+        agent = AgentConfig(**{**_config(run)["agent"], **greedy})
+    else:
+        raise SystemExit(f"error: {run / 'final'} holds no {AGENT_FILE}: the run has not finished (pass --adapter)")
     questions = heldout_questions(None)
     policy = load_generator(GeneratorConfig(model=base, adapter=str(adapter), dtype=DTYPE))
     # a folder made by another policy (the run trained on, a new adapter) is started over, not resumed
