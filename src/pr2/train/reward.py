@@ -57,6 +57,14 @@ def evidence_targets(
     return {q.id: evidence_posts(q) - reach[q.id] for q in questions}
 
 
+def bonus_scope(questions: Sequence[Question], retriever, agent) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """(targets, reach) for the evidence bonus of an agent's episodes, the profiles ranked once: the question's reach
+    is its top top_k x max_searches posts, the targets its evidence posts outside it."""
+    depth = agent.top_k * agent.max_searches
+    reach = question_reach(questions, retriever, depth)
+    return evidence_targets(questions, retriever, depth, reach), reach
+
+
 def evidence_share(question: Question, retrieved: Sequence[Sequence[str]], targets: set[str] | None = None) -> float:
     """Share of the question's evidence posts (or of `targets`, a subset of them) that the episode retrieved."""
     wanted = evidence_posts(question) if targets is None else targets

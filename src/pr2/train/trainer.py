@@ -311,11 +311,9 @@ def train(
         r_np = compute_r_np(config, questions, model, tokenizer, judge, output_dir, state, start_from or config.model)
     targets = reach = None
     if config.evidence_bonus:  # generated benchmarks only: evidence the question's own words do not find
-        from pr2.train.reward import evidence_targets, question_reach
+        from pr2.train.reward import bonus_scope
 
-        depth = config.agent.top_k * config.agent.max_searches
-        reach = question_reach(questions, retriever, depth)
-        targets = evidence_targets(questions, retriever, depth, reach)
+        targets, reach = bonus_scope(questions, retriever, config.agent)
     funcs = reward_functions(
         by_id, judge, r_np, config.evidence_bonus, targets,
         needs_answer=config.evidence_bonus_needs_answer, above_chance=config.evidence_bonus_above_chance, reach=reach,

@@ -51,11 +51,9 @@ def _sample(many, generator, agent, judge, path: Path, evidence_bonus: float = 0
     by_id = {q.id: q for q, _ in many}
     targets = reach = None
     if evidence_bonus:
-        from pr2.train.reward import evidence_targets, question_reach
+        from pr2.train.reward import bonus_scope
 
-        depth = agent.top_k * agent.max_searches
-        reach = question_reach(list(by_id.values()), retriever, depth)
-        targets = evidence_targets(list(by_id.values()), retriever, depth, reach)
+        targets, reach = bonus_scope(list(by_id.values()), retriever, agent)
     functions = reward_functions(by_id, judge, {}, evidence_bonus, targets, reach=reach, **bonus_options)
     personalized = functions[PERSONALIZED]
 
