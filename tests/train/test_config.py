@@ -147,6 +147,33 @@ def test_a_policy_that_cannot_load_is_a_one_line_error(tmp_path, tiny_st_dir, mo
     assert lines[-1].startswith("error: cannot load model 'qwen'") and "Traceback" not in result.output
 
 
+def test_a_start_adapter_is_checked_before_any_work_and_its_weights_are_part_of_the_run(tmp_path, tiny_llama_dir):
+    """A missing start adapter fails in one line naming it; a resumed run must start from the same weights."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from pr2.train.config import TrainConfig
+    from pr2.train.trainer import load_policy, train_fingerprint
+
+    missing = TrainConfig(model=str(tiny_llama_dir), start_adapter=str(tmp_path / "nowhere"))
+    with pytest.raises(PR2Error, match=r"start_adapter .*nowhere.*adapter_model\.safetensors"):
+        train_fingerprint(missing)
+    with pytest.raises(PR2Error, match=r"start_adapter .*nowhere.*adapter_config\.json"):
+        load_policy(missing)
+    peft = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(tiny_llama_dir), LoraConfig(r=2, target_modules="all-linear")
+    )
+    peft.save_pretrained(tmp_path / "a")
+    config = TrainConfig(model=str(tiny_llama_dir), start_adapter=str(tmp_path / "a"))
+    before = train_fingerprint(config)
+    for p in peft.parameters():
+        if p.requires_grad:
+            p.data.add_(0.01)
+    peft.save_pretrained(tmp_path / "a")  # the same folder, other weights
+    assert train_fingerprint(config)["start_adapter"] != before["start_adapter"]
+    assert "start_adapter" not in train_fingerprint(TrainConfig(model=str(tiny_llama_dir)))["config"]
+
+
 def test_bf16_follows_the_cpu_and_a_forced_emulated_bf16_is_warned(monkeypatch, caplog):
     import logging
 

@@ -80,3 +80,45 @@ def test_a_run_started_from_another_runs_warm_start_exports_onto_the_original_ba
     assert summary["base_model"] == str(tiny_llama_dir)
     exported = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_llama_dir), tmp_path / "exported")
     assert torch.allclose(_logits(exported, ids), _logits(merged, ids), atol=1e-4)
+
+
+@pytest.fixture
+def run_from_start_adapter(tiny_llama_dir, tmp_path):
+    """A run folder as `pr2 train --set start_adapter=DIR` leaves it (no warm start): its policy was the base with
+    the start adapter merged, and the final adapter was trained on top of that."""
+    torch.manual_seed(2)
+    start = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(tiny_llama_dir), LoraConfig(r=4, lora_alpha=8, target_modules="all-linear")
+    )
+    for name, p in start.named_parameters():
+        if "lora_" in name:
+            p.data.normal_(0, 0.05)
+    start.save_pretrained(tmp_path / "start-adapter")
+    run = tmp_path / "run"
+    grpo = get_peft_model(start.merge_and_unload(), LoraConfig(r=4, lora_alpha=8))
+    for name, p in grpo.named_parameters():
+        if "lora_B" in name:
+            p.data.normal_(0, 0.05)
+    grpo.save_pretrained(run / "final")
+    base_record = {"base_model": str(tiny_llama_dir), "start_adapter": str(tmp_path / "start-adapter")}
+    (run / "final" / "pr2-base-model.json").write_text(json.dumps(base_record))
+    (run / "pr2-train-config.json").write_text(json.dumps({"model": str(tiny_llama_dir)}))
+    return run
+
+
+def test_a_run_continued_from_a_start_adapter_exports_both_changes(run_from_start_adapter, tiny_llama_dir, tmp_path):
+    from pr2.train.config import TrainConfig
+    from pr2.train.trainer import load_policy
+
+    ids = torch.randint(0, 1000, (2, 12))
+    start, _ = load_policy(TrainConfig(model=str(tiny_llama_dir), start_adapter=str(tmp_path / "start-adapter")))
+    trained = PeftModel.from_pretrained(start, run_from_start_adapter / "final").merge_and_unload()
+    summary = export_adapter(run_from_start_adapter, tmp_path / "exported", rank=8, dtype="fp32")
+    assert summary["min_norm_kept"] > 0.999999
+    exported = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_llama_dir), tmp_path / "exported")
+    assert torch.allclose(_logits(exported, ids), _logits(trained, ids), atol=1e-4)
+    # GRPO's adapter alone on the base (what an export that forgot the start would give) is another policy
+    grpo_only = PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(tiny_llama_dir), run_from_start_adapter / "final"
+    )
+    assert not torch.allclose(_logits(grpo_only, ids), _logits(trained, ids), atol=1e-2)

@@ -28,6 +28,11 @@ class TrainConfig:
 
     model: str = "smollm2"
     """The policy: a preset (smollm2, qwen, gemma, llama), a Hub id or a local path."""
+    start_adapter: str | None = None
+    """A LoRA adapter merged into `model` before anything else (warm start, r_np, GRPO): continue training a policy
+    you already have, such as one `pr2 export-adapter` wrote or the package's shipped laptop policy. Its own
+    pr2-agent.json is not read: the agent loop is this config's. `pr2 export-adapter` folds it into the exported
+    adapter (one LoRA on `model` for start and training together)."""
     dataset: str | None = None
     """Training questions (.json/.jsonl); None uses the bundled sample."""
     split: str | None = "train"

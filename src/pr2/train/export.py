@@ -38,7 +38,8 @@ def _trained_model(run_dir: Path):
         raise PR2Error(f"{run_dir}: no final adapter ({final}/adapter_config.json); the run has not finished")
     try:
         saved = json.loads((run_dir / "pr2-train-config.json").read_text(encoding="utf-8"))
-        start = json.loads((final / "pr2-base-model.json").read_text(encoding="utf-8"))["base_model"]
+        base_record = json.loads((final / "pr2-base-model.json").read_text(encoding="utf-8"))
+        start = base_record["base_model"]
     except (OSError, ValueError, KeyError) as err:
         raise PR2Error(f"{run_dir}: cannot read the run's config or base model ({err})") from None
     # A run may start from another run's warm start (`--set model=RUN/warm-start --set warm_start=false`, how two
@@ -47,8 +48,10 @@ def _trained_model(run_dir: Path):
     base_name = saved["model"]
     if warm_record.exists():
         base_name = json.loads(warm_record.read_text(encoding="utf-8"))["base_model"]
-    exact = TrainConfig(model=base_name)  # fp32: the merge adds the adapter without rounding
-    model, tokenizer = load_policy(exact, start)
+    # fp32: the merge adds the adapter without rounding. A run that started from `start_adapter` (no warm start)
+    # started from the base with it merged: the exported change is that adapter's and GRPO's together.
+    exact = TrainConfig(model=base_name, start_adapter=base_record.get("start_adapter"))
+    model, tokenizer = load_policy(exact, None if start == saved["model"] else start)
     with warnings.catch_warnings():  # peft asks transformers a deprecated question; not the user's concern
         warnings.simplefilter("ignore", FutureWarning)
         merged = PeftModel.from_pretrained(model, str(final)).merge_and_unload()

@@ -115,7 +115,7 @@ _RUN_LENGTH_AND_LOGGING = {
 }  # fmt: skip
 
 
-_ADDED_AFTER_RUNS_EXISTED = ("evidence_bonus_needs_answer", "evidence_bonus_above_chance")
+_ADDED_AFTER_RUNS_EXISTED = ("evidence_bonus_needs_answer", "evidence_bonus_above_chance", "start_adapter")
 
 
 def train_fingerprint(config: TrainConfig) -> dict:
@@ -128,11 +128,17 @@ def train_fingerprint(config: TrainConfig) -> dict:
         if settings[name] == type(config).__dataclass_fields__[name].default:
             del settings[name]
     settings["trl"] = {k: v for k, v in sorted(config.trl.items()) if k not in _RUN_LENGTH_AND_LOGGING}
-    return {
+    out = {
         "config": settings,
         "prompt": agent_fingerprint(config.agent)["prompt"],
         "data": data_digest(config.dataset),
     }
+    if config.start_adapter:  # its weights, not its path: a folder re-written in place is another start
+        weights = Path(config.start_adapter) / "adapter_model.safetensors"
+        if not weights.is_file():
+            raise PR2Error(f"start_adapter {config.start_adapter!r}: no adapter_model.safetensors there")
+        out["start_adapter"] = fp.file_digest(weights)
+    return out
 
 
 def run_outputs(output_dir: Path) -> list[Path]:
@@ -234,10 +240,32 @@ def load_policy(config: TrainConfig, path: str | None = None, device=None):
         raise PR2Error(f"cannot load model {config.model!r} ({source}): {first_line(err)}") from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    if path is None and config.start_adapter:  # a folder given by path (a warm start) already holds it
+        model = merge_start_adapter(model, config.start_adapter)
     log.info("policy %s in %s", config.model, str(dtype).removeprefix("torch."))
     if device is not None:
         model = model.to(device)
     return model, tokenizer
+
+
+def merge_start_adapter(model, adapter: str):
+    """`model` with the LoRA in folder `adapter` merged into its weights (in the model's dtype)."""
+    import warnings
+
+    from peft import PeftModel
+
+    from pr2.errors import first_line
+
+    if not (Path(adapter) / "adapter_config.json").is_file():
+        raise PR2Error(f"start_adapter {adapter!r}: no adapter_config.json there (a LoRA folder is expected)")
+    try:
+        with warnings.catch_warnings():  # peft asks transformers a deprecated question; not the user's concern
+            warnings.simplefilter("ignore", FutureWarning)
+            merged = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+    except Exception as err:
+        raise PR2Error(f"cannot merge start_adapter {adapter!r}: {first_line(err)}") from None
+    log.info("policy starts from %s merged into its base", adapter)
+    return merged
 
 
 def compute_r_np(config: TrainConfig, questions, model, tokenizer, judge, output_dir: Path, state, base: str):
@@ -359,7 +387,10 @@ def train(
     trainer.save_model(str(adapter_dir))  # the main process writes; TRL/accelerate handle the others
     if state.is_main_process:
         tokenizer.save_pretrained(adapter_dir)
-        (adapter_dir / "pr2-base-model.json").write_text(json.dumps({"base_model": start_from or config.model}))
+        base = {"base_model": start_from or config.model}
+        if config.start_adapter and not start_from:  # the base is the model with it merged (export-adapter folds it)
+            base["start_adapter"] = config.start_adapter
+        (adapter_dir / "pr2-base-model.json").write_text(json.dumps(base))
         from pr2.agent.settings import save_agent_settings
 
         save_agent_settings(adapter_dir, config.agent)  # `pr2 run --adapter` runs it as it was trained
