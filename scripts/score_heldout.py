@@ -2,7 +2,8 @@
 
     python scripts/score_heldout.py RUN_DIR [--base DIR] [--adapter RUN_DIR/checkpoint-N] [--output DIR]
 
-The policy is exactly what training ran: its start model (RUN_DIR/warm-start, else the run's `model`, or --base)
+The policy is exactly what training ran: its start model (RUN_DIR/warm-start, else the run's `model` with
+its `start_adapter` merged, or --base)
 with GRPO's own adapter (RUN_DIR/final, or a checkpoint of the run, so two runs compare at equal steps), run greedily
 with the agent settings the run's final adapter carries (for a checkpoint of a run not yet finished: the settings in
 its pr2-train-config.json, which it trains with). Prints one line of the
@@ -44,7 +45,7 @@ def score_heldout(run: Path, base: str | None = None, out: Path | None = None, a
     adapter = adapter or run / "final"
     out = out or exact_folder(run, adapter)
     if base is None:
-        base = str(run / "warm-start") if (run / "warm-start").exists() else _config(run)["model"]
+        base = str(run / "warm-start") if (run / "warm-start").exists() else start_model(run)
     greedy = {"temperature": 0.0, "top_p": 1.0, "seed": 0}
     if (run / "final" / AGENT_FILE).exists():
         agent = agent_config_for(run / "final", greedy)
@@ -84,6 +85,28 @@ def score_heldout(run: Path, base: str | None = None, out: Path | None = None, a
     }
     write_json_atomic(out / "summary.json", summary)
     return summary
+
+
+def start_model(run: Path) -> str:
+    """The model GRPO started from when the run had no warm start: its `model`, with its `start_adapter` merged in
+    (written once to RUN/start-merged, the full model in fp32, as a warm start is)."""
+    config = _config(run)
+    if not config.get("start_adapter"):
+        return config["model"]
+    folder = run / "start-merged"
+    if not (folder / "config.json").exists():
+        import shutil
+
+        from pr2.train.config import TrainConfig
+        from pr2.train.trainer import load_policy
+
+        model, tokenizer = load_policy(TrainConfig(model=config["model"], start_adapter=config["start_adapter"]))
+        partial = folder.with_name(folder.name + ".tmp")
+        shutil.rmtree(partial, ignore_errors=True)
+        model.save_pretrained(partial)
+        tokenizer.save_pretrained(partial)
+        partial.rename(folder)  # a killed merge leaves only the .tmp, redone next time
+    return str(folder)
 
 
 def exact_folder(run: Path, adapter: Path | None = None) -> Path:

@@ -51,7 +51,7 @@ def _trained_model(run_dir: Path):
     # fp32: the merge adds the adapter without rounding. A run that started from `start_adapter` (no warm start)
     # started from the base with it merged: the exported change is that adapter's and GRPO's together.
     exact = TrainConfig(model=base_name, start_adapter=base_record.get("start_adapter"))
-    model, tokenizer = load_policy(exact, None if start == saved["model"] else start)
+    model, tokenizer = load_policy(exact, None if start == base_name else start)  # a start that is the base: by name
     with warnings.catch_warnings():  # peft asks transformers a deprecated question; not the user's concern
         warnings.simplefilter("ignore", FutureWarning)
         merged = PeftModel.from_pretrained(model, str(final)).merge_and_unload()
