@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import warnings
 from pathlib import Path
 
 import torch
@@ -28,10 +27,9 @@ DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 
 def _trained_model(run_dir: Path):
     """The run's final policy as one full model (its start merged with the final adapter) and the base it came from."""
-    from peft import PeftModel
 
     from pr2.train.config import TrainConfig
-    from pr2.train.trainer import load_policy
+    from pr2.train.trainer import load_policy, merge_adapter
 
     final = run_dir / "final"
     if not (final / "adapter_config.json").exists():
@@ -52,9 +50,7 @@ def _trained_model(run_dir: Path):
     # started from the base with it merged: the exported change is that adapter's and GRPO's together.
     exact = TrainConfig(model=base_name, start_adapter=base_record.get("start_adapter"))
     model, tokenizer = load_policy(exact, None if start == base_name else start)  # a start that is the base: by name
-    with warnings.catch_warnings():  # peft asks transformers a deprecated question; not the user's concern
-        warnings.simplefilter("ignore", FutureWarning)
-        merged = PeftModel.from_pretrained(model, str(final)).merge_and_unload()
+    merged = merge_adapter(model, str(final), "the run's final adapter")
     # The base as the run saw it: a bf16 run trained on (and saved its warm start from) the bf16-rounded weights,
     # so its embeddings and norms equal those, not the fp32 originals.
     base, _ = load_policy(TrainConfig(model=base_name, trl=saved.get("trl", {})))

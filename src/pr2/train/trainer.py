@@ -241,15 +241,17 @@ def load_policy(config: TrainConfig, path: str | None = None, device=None):
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if path is None and config.start_adapter:  # a folder given by path (a warm start) already holds it
-        model = merge_start_adapter(model, config.start_adapter)
+        model = merge_adapter(model, config.start_adapter, "start_adapter")
+        log.info("policy starts from %s merged into its base", config.start_adapter)
     log.info("policy %s in %s", config.model, str(dtype).removeprefix("torch."))
     if device is not None:
         model = model.to(device)
     return model, tokenizer
 
 
-def merge_start_adapter(model, adapter: str):
-    """`model` with the LoRA in folder `adapter` merged into its weights (in the model's dtype)."""
+def merge_adapter(model, adapter: str, what: str):
+    """`model` with the LoRA in folder `adapter` merged into its weights (in the model's dtype); `what` names the
+    adapter in a one-line error."""
     import warnings
 
     from peft import PeftModel
@@ -257,15 +259,13 @@ def merge_start_adapter(model, adapter: str):
     from pr2.errors import first_line
 
     if not (Path(adapter) / "adapter_config.json").is_file():
-        raise PR2Error(f"start_adapter {adapter!r}: no adapter_config.json there (a LoRA folder is expected)")
+        raise PR2Error(f"{what} {adapter!r}: no adapter_config.json there (a LoRA folder is expected)")
     try:
         with warnings.catch_warnings():  # peft asks transformers a deprecated question; not the user's concern
             warnings.simplefilter("ignore", FutureWarning)
-            merged = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+            return PeftModel.from_pretrained(model, adapter).merge_and_unload()
     except Exception as err:
-        raise PR2Error(f"cannot merge start_adapter {adapter!r}: {first_line(err)}") from None
-    log.info("policy starts from %s merged into its base", adapter)
-    return merged
+        raise PR2Error(f"cannot merge {what} {adapter!r}: {first_line(err)}") from None
 
 
 def compute_r_np(config: TrainConfig, questions, model, tokenizer, judge, output_dir: Path, state, base: str):
