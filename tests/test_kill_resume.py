@@ -3,9 +3,15 @@
 `PR2_KILL_AT_WRITE=N` (pr2/data/fault_injection.py) makes a `pr2` process SIGKILL itself at its N-th write to disk,
 in the worst moment of that write (a JSONL line half written, a whole file written but not yet renamed into place).
 For each stage: one uninterrupted run (in this process, through the same command line) counts its writes; then, in
-a fresh folder, three real `pr2` processes, each killed at a point drawn from that count with a fixed seed and
-each resuming what the one before left; then a plain re-run finishes, and its files are compared with the
+a fresh folder, three `pr2` processes, each killed at a point drawn from that count with a fixed seed and each
+resuming what the one before left; then a plain re-run finishes, and its files are compared with the
 uninterrupted run's. Temperature 0 (training: 1e-4, TRL divides by it), tiny random models, BM25.
+
+The killed processes are forks of this one running the same command line: a real process that SIGKILL ends, with
+its files half written, but without the 7-10 s a fresh interpreter spends importing torch and transformers, which
+was most of these tests' time (what a fresh process reads at start-up is on disk, and the resuming runs read it).
+The whole test runs on one thread, the reference included: a forked child cannot use the parent's OpenMP pool, and
+one thread everywhere keeps sums in one order, so files compare exactly.
 """
 
 from __future__ import annotations
@@ -13,8 +19,7 @@ from __future__ import annotations
 import json
 import os
 import random
-import subprocess
-import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -28,14 +33,37 @@ pytestmark = pytest.mark.slow
 runner = CliRunner()
 
 
-def pr2(args: list[str], kill_at: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}  # the same threads as here: sums in the same order
-    env.pop("PR2_KILL_AT_WRITE", None)
-    if kill_at is not None:
-        env["PR2_KILL_AT_WRITE"] = kill_at
-    return subprocess.run(
-        [sys.executable, "-m", "pr2.cli", *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=600
-    )
+@pytest.fixture(autouse=True)
+def one_thread():
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def pr2_killed_at(args: list[str], kill_at: int) -> tuple[int, str]:
+    """Run `pr2 ARGS` in a forked process that SIGKILLs itself at its `kill_at`-th write; (exit code, output):
+    -9 when it was killed, 0 when it finished first."""
+    log = Path(tempfile.mkstemp(prefix="pr2-killed-", suffix=".log")[1])
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        code = 3
+        try:
+            fault_injection._writes = 0  # count from this process's start, as a fresh one would
+            os.environ["PR2_KILL_AT_WRITE"] = str(kill_at)
+            result = runner.invoke(app, args)
+            log.write_text(f"{result.output}\n{result.exception!r}", encoding="utf-8")
+            code = result.exit_code
+        except BaseException as error:
+            log.write_text(repr(error), encoding="utf-8")
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    output = log.read_text(encoding="utf-8") if log.stat().st_size else ""
+    log.unlink()
+    return os.waitstatus_to_exitcode(status), output
 
 
 def in_process(args: list[str]) -> int:
@@ -65,11 +93,11 @@ def killed_and_resumed(args_for, out: Path, points: list[int]) -> int:
     finish. Returns how many kills happened (a resumed process may have fewer writes left than the point)."""
     killed, previous = 0, 0
     for point in points:
-        result = pr2(args_for(out), kill_at=str(max(1, point - previous)))
-        if result.returncode == -9:
+        code, output = pr2_killed_at(args_for(out), max(1, point - previous))
+        if code == -9:
             killed += 1
         else:
-            assert result.returncode == 0, result.stderr[-3000:]
+            assert code == 0, output[-3000:]
         previous = point
     in_process(args_for(out))
     return killed
