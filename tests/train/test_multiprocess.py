@@ -7,7 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from pr2.cli import app
 from pr2.data.io import read_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -15,11 +17,8 @@ pytestmark = pytest.mark.slow
 ROWS = ("reward_mean", "reward_std", "r_np", "r_minus_r_np", "answer_rate", "completion_length", "loss")
 
 
-def train_cli(out: Path, tiny_llama_dir, processes: int, per_device: int) -> subprocess.Popen:
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes)]
-    args = [
-        "-m",
-        "pr2.cli",
+def train_args(out: Path, tiny_llama_dir, per_device: int) -> list[str]:
+    return [
         "train",
         "--config",
         str(ROOT / "configs" / "cpu-smoke.yaml"),
@@ -44,6 +43,11 @@ def train_cli(out: Path, tiny_llama_dir, processes: int, per_device: int) -> sub
             )
         ),
     ]
+
+
+def torchrun(out: Path, tiny_llama_dir, processes: int, per_device: int) -> subprocess.Popen:
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes)]
+    args = ["-m", "pr2.cli", *train_args(out, tiny_llama_dir, per_device)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     with open(out.with_suffix(".log"), "w") as log:  # a file, not a pipe: a full pipe would stall the run
         return subprocess.Popen([*launcher, *args], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
@@ -55,10 +59,18 @@ def finish(run: subprocess.Popen, out: Path) -> None:
 
 
 def test_two_processes_match_one_process_with_twice_the_batch(tmp_path, tiny_llama_dir):
-    # Both at once (one thread a process): most of each run is start-up, which the two cores then share.
-    one = train_cli(tmp_path / "one", tiny_llama_dir, processes=1, per_device=8)
-    two = train_cli(tmp_path / "two", tiny_llama_dir, processes=2, per_device=4)
-    finish(one, tmp_path / "one")
+    import torch
+
+    # The one-process run goes in this process (already past its imports, one thread like each of the two) while
+    # the two processes start up: most of their time is importing torch and transformers.
+    two = torchrun(tmp_path / "two", tiny_llama_dir, processes=2, per_device=4)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        one = CliRunner().invoke(app, train_args(tmp_path / "one", tiny_llama_dir, per_device=8))
+    finally:
+        torch.set_num_threads(threads)
+    assert one.exit_code == 0, (one.output, one.exception)
     finish(two, tmp_path / "two")
     rows_one, rows_two = read_jsonl(tmp_path / "one" / "metrics.jsonl"), read_jsonl(tmp_path / "two" / "metrics.jsonl")
     assert [r["step"] for r in rows_two] == [1, 2]  # one row per step: only the main process writes
