@@ -5,12 +5,12 @@ TRL/PEFT path runs as with SmolLM2, in seconds. Behaviour (does it learn) is tes
 """
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from pr2.cli import app
 from pr2.data.io import read_jsonl
 from pr2.train import load_train_config
 from pr2.train.trainer import train
@@ -73,10 +73,8 @@ def test_checkpoints_metrics_plots_and_adapter(smoke_run, tmp_path):
     assert rows[0]["rollout_seconds"] > 0 and rows[0]["judge_seconds"] > 0  # measured, not left at 0
     assert json.loads((out / "r_np.json").read_text())["r_np"]
     assert (result.adapter_dir / "adapter_config.json").exists()
-    result_cli = subprocess.run(
-        [sys.executable, "-m", "pr2.cli", "report", "train", str(out)], capture_output=True, text=True, cwd=ROOT
-    )
-    assert result_cli.returncode == 0, result_cli.stderr
+    result_cli = CliRunner().invoke(app, ["report", "train", str(out)])
+    assert result_cli.exit_code == 0, (result_cli.output, result_cli.exception)
     assert (out / "reward.png").read_bytes()[:4] == b"\x89PNG" and (out / "searches.png").exists()
 
 
@@ -111,33 +109,16 @@ def test_trained_adapter_runs_with_pr2_run(smoke_run, tmp_path, tiny_llama_dir, 
     _, result, _, _, _ = smoke_run
     from pr2.data import sample_path
 
-    proc = subprocess.run(
+    # in this process, through the command line (a fresh interpreter runs PR2.py in tests/agent/test_run.py)
+    proc = CliRunner().invoke(
+        app,
         [
-            sys.executable,
-            "-m",
-            "pr2.cli",
             "run",
-            "--questions_address",
-            str(sample_path() / "Society_and_Culture_test.json"),
-            "--output_address",
-            str(tmp_path / "o"),
-            "--model",
-            str(tiny_llama_dir),
-            "--retriever",
-            str(tiny_st_dir),
-            "--adapter",
-            str(result.adapter_dir),
-            "--limit",
-            "1",
-            "--max-model-len",
-            "400",
-            "--max-turn-tokens",
-            "32",
+            *("--questions_address", str(sample_path() / "Society_and_Culture_test.json")),
+            *("--output_address", str(tmp_path / "o"), "--model", str(tiny_llama_dir)),
+            *("--retriever", str(tiny_st_dir), "--adapter", str(result.adapter_dir), "--limit", "1"),
+            *("--max-model-len", "400", "--max-turn-tokens", "32"),
         ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=600,
     )
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.exit_code == 0, (proc.output[-2000:], proc.exception)
     assert json.loads((tmp_path / "o" / "responses.json").read_text()).keys() == {"sc-5"}
