@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import pytest
@@ -148,7 +149,8 @@ def test_a_policy_that_cannot_load_is_a_one_line_error(tmp_path, tiny_st_dir, mo
 
 
 def test_a_start_adapter_is_checked_before_any_work_and_its_weights_are_part_of_the_run(tmp_path, tiny_llama_dir):
-    """A missing start adapter fails in one line naming it; a resumed run must start from the same weights."""
+    """A missing start adapter fails in one line naming it; a resumed run must start from the same weights and the
+    same adapter settings (rank, alpha, targets), wherever the folder was saved from."""
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
@@ -170,7 +172,17 @@ def test_a_start_adapter_is_checked_before_any_work_and_its_weights_are_part_of_
         if p.requires_grad:
             p.data.add_(0.01)
     peft.save_pretrained(tmp_path / "a")  # the same folder, other weights
-    assert train_fingerprint(config)["start_adapter"] != before["start_adapter"]
+    changed = train_fingerprint(config)["start_adapter"]
+    assert changed != before["start_adapter"]
+    settings = tmp_path / "a" / "adapter_config.json"
+    saved = json.loads(settings.read_text())
+    settings.write_text(json.dumps({**saved, "base_model_name_or_path": "/elsewhere", "peft_version": "0.0"}))
+    assert train_fingerprint(config)["start_adapter"] == changed  # where it was saved from: the same start
+    settings.write_text(json.dumps({**saved, "lora_alpha": saved["lora_alpha"] * 2}))
+    assert train_fingerprint(config)["start_adapter"] != changed  # twice the scale: another start
+    settings.write_text("[]")
+    with pytest.raises(PR2Error, match=r"start_adapter .*adapter_config\.json is not a JSON object"):
+        train_fingerprint(config)
     assert "start_adapter" not in train_fingerprint(TrainConfig(model=str(tiny_llama_dir)))["config"]
 
 

@@ -133,12 +133,30 @@ def train_fingerprint(config: TrainConfig) -> dict:
         "prompt": agent_fingerprint(config.agent)["prompt"],
         "data": data_digest(config.dataset),
     }
-    if config.start_adapter:  # its weights, not its path: a folder re-written in place is another start
-        weights = Path(config.start_adapter) / "adapter_model.safetensors"
-        if not weights.is_file():
-            raise PR2Error(f"start_adapter {config.start_adapter!r}: no adapter_model.safetensors there")
-        out["start_adapter"] = fp.file_digest(weights)
+    if config.start_adapter:
+        out["start_adapter"] = start_adapter_digest(Path(config.start_adapter))
     return out
+
+
+# Where an adapter was saved from, and by which peft: they do not change what merging it gives.
+_ADAPTER_CONFIG_PROVENANCE = ("base_model_name_or_path", "revision", "peft_version", "inference_mode")
+
+
+def start_adapter_digest(folder: Path) -> str:
+    """What a start adapter merges into the policy: its weights and the settings that scale and place them (rank,
+    alpha, target modules), not its path, so a folder re-written in place is another start."""
+    weights, settings = folder / "adapter_model.safetensors", folder / "adapter_config.json"
+    for file in (weights, settings):
+        if not file.is_file():
+            raise PR2Error(f"start_adapter {str(folder)!r}: no {file.name} there")
+    try:
+        merged = json.loads(settings.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        merged = None
+    if not isinstance(merged, dict):
+        raise PR2Error(f"start_adapter {str(folder)!r}: {settings.name} is not a JSON object")
+    merged = {k: v for k, v in merged.items() if k not in _ADAPTER_CONFIG_PROVENANCE}
+    return fp.text_digest(json.dumps({"weights": fp.file_digest(weights), "config": merged}, sort_keys=True))
 
 
 def run_outputs(output_dir: Path) -> list[Path]:
