@@ -2,6 +2,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from pr2.cli import app
@@ -15,6 +16,7 @@ runner = CliRunner()
 ROWS = ("no personalization", "RAG", "PR² untrained", "PR² trained", "oracle (evidence posts shown)")
 
 
+@pytest.mark.slow
 def test_demo_runs_offline_with_the_shipped_adapter_and_prints_what_its_files_say(tmp_path, monkeypatch):
     import pr2.demo as demo
 

@@ -3,6 +3,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from pr2.agent import AgentConfig
@@ -74,6 +75,7 @@ def test_cli_run_with_limit_subset_and_proxy_judge(tmp_path, tiny_llama_dir, tin
     assert json.loads((out / "scores.json").read_text())["judge"]["proxy"] is True
 
 
+@pytest.mark.slow
 def test_pr2_script_keeps_the_paper_flags(tmp_path, tiny_llama_dir):
     src = sample_path() / "Lifestyle_and_Personal_Development_test.json"
     result = subprocess.run(

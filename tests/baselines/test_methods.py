@@ -23,6 +23,7 @@ class Recorder:
         return self.inner.generate(prompts, params)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["none", "rag", "planpers"])
 def test_baselines_answer_with_the_right_context(hf_generator, method):
     questions = sample_questions("test")[:2]

@@ -94,6 +94,7 @@ class Echo:
         return out
 
 
+@pytest.mark.slow
 def test_attacks_earn_neither_the_bonus_nor_the_judge(hf_generator, minilm_retriever, default_synth):
     """Echoing the question (as searches and as the answer), copying the posts such searches retrieve, or listing
     every training value: on held-out users of the default benchmark none earns any of the evidence bonus or of the
@@ -131,6 +132,7 @@ def test_attacks_earn_neither_the_bonus_nor_the_judge(hf_generator, minilm_retri
         assert sum(judged) == 0.0, (name, sum(judged) / n)
 
 
+@pytest.mark.slow
 def test_facet_searches_earn_the_bonus_on_the_same_users(minilm_retriever, default_synth):
     """The counterpart of the attacks: searching each facet's own words finds the evidence the question misses."""
     from pr2.data.synth import FACETS
@@ -149,6 +151,7 @@ def test_facet_searches_earn_the_bonus_on_the_same_users(minilm_retriever, defau
     assert sum(shares) / len(shares) >= 0.8
 
 
+@pytest.mark.slow
 def test_a_search_that_knows_nothing_earns_the_bonus_only_above_chance(minilm_retriever, default_synth):
     """Fixed queries that name no facet (the laptop policy's own "a short query") rank a profile as if at random: the
     plain bonus pays them about what 9 random posts find, the above-chance bonus about nothing, while facet searches
