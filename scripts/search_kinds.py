@@ -4,7 +4,7 @@
 
 Held-out: every agent row of `pr2 demo --limit 0` and every folder `scripts/score_heldout.py` wrote (RUN_DIR: its
 RUN-heldout-exact). Training: `--rollouts RUN_DIR` reads the episodes a `pr2 train` run logged (rollouts.jsonl, on
-the run's own dataset), in four blocks of steps. Each search is put in one kind, first match wins:
+the run's own dataset), in four blocks of steps (one a step for a shorter run). Each search is put in one kind, first match wins:
 - pastes results: the query is a block of retrieved posts ("[1] ...") sent back as a search;
 - names a facet: the query holds a facet's name ("budget", "diet", ...; pr2.data.synth.FACETS), the search the
   benchmark is built to reward (its ideal query finds each evidence post);
@@ -61,8 +61,9 @@ def main() -> None:
         by_id = {q.id: q for q in load_questions(dataset)}
         logged = [json.loads(line) for line in (run / "rollouts.jsonl").read_text(encoding="utf-8").splitlines()]
         last = max(r["step"] for r in logged)
-        for block in range(4):
-            first, end = block * last // 4 + 1, (block + 1) * last // 4
+        blocks = min(4, last)  # a run shorter than four steps: one row a step
+        for block in range(blocks):
+            first, end = block * last // blocks + 1, (block + 1) * last // blocks
             episodes = [
                 (by_id[r["question_id"]], e) for r in logged if first <= r["step"] <= end for e in r["episodes"]
             ]
