@@ -4,7 +4,8 @@
 
 Held-out: every agent row of `pr2 demo --limit 0` and every folder `scripts/score_heldout.py` wrote (RUN_DIR: its
 RUN-heldout-exact). Training: `--rollouts RUN_DIR` reads the episodes a `pr2 train` run logged (rollouts.jsonl, on
-the run's own dataset), in four blocks of steps (one a step for a shorter run). Each search is put in one kind, first match wins:
+the run's own dataset), in four blocks of steps (one a step for a shorter run). Each search is put in one kind,
+first match wins:
 - pastes results: the query is a block of retrieved posts ("[1] ...") sent back as a search;
 - names a facet: the query holds a facet's name ("budget", "diet", ...; pr2.data.synth.FACETS), the search the
   benchmark is built to reward (its ideal query finds each evidence post);

@@ -46,6 +46,18 @@ def write_json(tmp_path: Path):
     return write
 
 
+@pytest.fixture
+def one_torch_thread():
+    """torch on one thread for the test, then as before: a forked child cannot use the parent's OpenMP pool, and a run
+    in this process compares with one-thread processes sum for sum."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def default_synth() -> dict:
     """The default generated benchmark (`pr2 synth --users 300 --seed 0`), its splits made once: read, never change."""

@@ -10,8 +10,8 @@ uninterrupted run's. Temperature 0 (training: 1e-4, TRL divides by it), tiny ran
 The killed processes are forks of this one running the same command line: a real process that SIGKILL ends, with
 its files half written, but without the 7-10 s a fresh interpreter spends importing torch and transformers, which
 was most of these tests' time (what a fresh process reads at start-up is on disk, and the resuming runs read it).
-The whole test runs on one thread, the reference included: a forked child cannot use the parent's OpenMP pool, and
-one thread everywhere keeps sums in one order, so files compare exactly.
+Every test here runs on one thread (`one_torch_thread`), the reference included: a forked child cannot use the
+parent's OpenMP pool, and one thread everywhere keeps sums in one order, so files compare exactly.
 """
 
 from __future__ import annotations
@@ -29,24 +29,16 @@ from pr2.cli import app
 from pr2.data import fault_injection, sample_path
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def pr2_killed_at(args: list[str], kill_at: int) -> tuple[int, str]:
     """Run `pr2 ARGS` in a forked process that SIGKILLs itself at its `kill_at`-th write; (exit code, output):
     -9 when it was killed, 0 when it finished first."""
-    log = Path(tempfile.mkstemp(prefix="pr2-killed-", suffix=".log")[1])
+    handle, name = tempfile.mkstemp(prefix="pr2-killed-", suffix=".log")
+    os.close(handle)
+    log = Path(name)
     pid = os.fork()
     if pid == 0:  # the child: never returns into pytest
         code = 3

@@ -58,18 +58,11 @@ def finish(run: subprocess.Popen, out: Path) -> None:
     assert run.returncode == 0, out.with_suffix(".log").read_text()[-3000:]
 
 
-def test_two_processes_match_one_process_with_twice_the_batch(tmp_path, tiny_llama_dir):
-    import torch
-
+def test_two_processes_match_one_process_with_twice_the_batch(tmp_path, tiny_llama_dir, one_torch_thread):
     # The one-process run goes in this process (already past its imports, one thread like each of the two) while
     # the two processes start up: most of their time is importing torch and transformers.
     two = torchrun(tmp_path / "two", tiny_llama_dir, processes=2, per_device=4)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        one = CliRunner().invoke(app, train_args(tmp_path / "one", tiny_llama_dir, per_device=8))
-    finally:
-        torch.set_num_threads(threads)
+    one = CliRunner().invoke(app, train_args(tmp_path / "one", tiny_llama_dir, per_device=8))
     assert one.exit_code == 0, (one.output, one.exception)
     finish(two, tmp_path / "two")
     rows_one, rows_two = read_jsonl(tmp_path / "one" / "metrics.jsonl"), read_jsonl(tmp_path / "two" / "metrics.jsonl")
