@@ -95,17 +95,12 @@ def start_model(run: Path) -> str:
         return config["model"]
     folder = run / "start-merged"
     if not (folder / "config.json").exists():
-        import shutil
-
+        from pr2.data.io import write_folder_atomic
         from pr2.train.config import TrainConfig
         from pr2.train.trainer import load_policy
 
         model, tokenizer = load_policy(TrainConfig(model=config["model"], start_adapter=config["start_adapter"]))
-        partial = folder.with_name(folder.name + ".tmp")
-        shutil.rmtree(partial, ignore_errors=True)
-        model.save_pretrained(partial)
-        tokenizer.save_pretrained(partial)
-        partial.rename(folder)  # a killed merge leaves only the .tmp, redone next time
+        write_folder_atomic(folder, model, tokenizer)  # a killed merge leaves no folder, and is redone next time
     return str(folder)
 
 

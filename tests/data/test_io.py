@@ -154,3 +154,31 @@ def test_any_unicode_round_trips_through_jsonl_and_ranking(tmp_path):
     rank_file(out, tmp_path / "ranked.jsonl", load_retriever("bm25"), progress=False)
     (ranked,) = load_questions(tmp_path / "ranked.jsonl")
     assert {p.id: p.text for p in ranked.profile} == {p["id"]: p["text"] for p in record["profile"]}
+
+
+class _Part:
+    """A stand-in for a model or tokenizer: writes one file, or fails half-way."""
+
+    def __init__(self, name: str, fail: bool = False):
+        self.name, self.fail = name, fail
+
+    def save_pretrained(self, folder):
+        (Path(folder) / self.name).write_text("saved")
+        if self.fail:
+            raise OSError("disk full")
+
+
+def test_a_model_folder_appears_whole_or_not_at_all(tmp_path):
+    from pr2.data.io import write_folder_atomic
+
+    target = tmp_path / "model"
+    with pytest.raises(OSError, match="disk full"):
+        write_folder_atomic(target, _Part("config.json"), _Part("model.safetensors", fail=True))
+    assert list(tmp_path.iterdir()) == []  # neither the folder nor its half-written temporary
+
+    write_folder_atomic(target, _Part("config.json"), _Part("tokenizer.json"), json_files={"about.json": {"a": 1}})
+    assert sorted(p.name for p in target.iterdir()) == ["about.json", "config.json", "tokenizer.json"]
+    assert json.loads((target / "about.json").read_text()) == {"a": 1}
+
+    write_folder_atomic(target, _Part("other.json"))  # another process finished the folder first: its copy stays
+    assert not (target / "other.json").exists() and list(tmp_path.iterdir()) == [target]

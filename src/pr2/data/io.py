@@ -97,6 +97,32 @@ def write_json_atomic(path: str | os.PathLike, data: Any, *, indent: int | None 
     write_text_atomic(path, json.dumps(data, ensure_ascii=False, indent=indent) + "\n")
 
 
+def write_folder_atomic(target: str | os.PathLike, *parts: Any, json_files: dict[str, Any] | None = None) -> Path:
+    """Save a model folder whole or not at all: each part's `save_pretrained` (a model, a tokenizer) and each JSON
+    file go to a temporary folder beside `target`, renamed into place at the end, so a killed save never leaves a
+    folder that looks complete. Where another process finished the same folder first, its folder is kept."""
+    import shutil
+
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+    try:
+        for part in parts:
+            part.save_pretrained(tmp)
+        for name, data in (json_files or {}).items():
+            (tmp / name).write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        try:
+            tmp.rename(target)
+        except OSError:
+            if not target.exists():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    for stale in target.parent.glob(f".{target.name}.*.tmp"):  # left by a process killed before its rename
+        shutil.rmtree(stale, ignore_errors=True)
+    return target
+
+
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

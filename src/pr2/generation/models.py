@@ -11,10 +11,9 @@ import copy
 import importlib.util
 import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
+from pr2.data.io import write_folder_atomic
 from pr2.errors import PR2Error
 
 log = logging.getLogger(__name__)
@@ -64,18 +63,7 @@ def bundled_smollm2() -> Path:
     model.load_state_dict(quantized.state_dict())
     model.generation_config = quantized.generation_config
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".convert-"))
-    try:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        try:
-            tmp.rename(target)  # atomic: a half-converted folder is never picked up
-        except OSError:  # another process finished first
-            if not (target / "config.json").exists():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    write_folder_atomic(target, model, tokenizer)  # a half-converted folder is never picked up
     return target
 
 

@@ -1,6 +1,6 @@
 """Warm start (rejection-sampling fine-tuning) for models that do not follow the protocol yet.
 
-Sample trajectories with the example-turn prompt (kept in `warm-start.tmp/` as they are made, so a killed warm start
+Sample trajectories with the example-turn prompt and the configured hint (kept in `warm-start.tmp/` as they are made, so a killed warm start
 resumes its sampling), keep per question the best ones that searched and answered,
 fine-tune on them with TRL's SFTTrainer and LoRA, but with the prompt *without* the example turn (so the protocol
 is learned, not copied), and only on the model's own tokens (inserted information is masked out). The LoRA is
@@ -18,7 +18,7 @@ import torch
 
 from pr2.agent import run_agent
 from pr2.agent.loop import episode_prompt_ids
-from pr2.data.io import JsonlWriter, write_json_atomic
+from pr2.data.io import JsonlWriter, write_folder_atomic
 from pr2.data.runs import unfinished_batches
 from pr2.errors import PR2Error
 
@@ -99,12 +99,11 @@ def warm_start(config, questions, output_dir: Path, judge, state) -> Path:
     work = output_dir.with_name(output_dir.name + ".tmp")
     if state.is_main_process:  # half-written by a run killed while fine-tuning or saving: redone (samples are kept)
         shutil.rmtree(work / "sft", ignore_errors=True)
-        shutil.rmtree(work / "model", ignore_errors=True)
     state.wait_for_everyone()
     model, tokenizer = load_policy(config, device=state.device)
     generator = HFGenerator(model.eval(), tokenizer, model_name=config.model)
     sampling = {k: config.trl_value(k) for k in ("temperature", "top_p")}
-    agent = replace(config.agent, example_turn=True, seed=0, **sampling)
+    agent = replace(config.agent, example_turn=True, system_hint=config.warm_start_hint, seed=0, **sampling)
     sampled_on = questions[: config.warm_start_questions] if config.warm_start_questions else questions
     mine = sampled_on[state.process_index :: state.num_processes]
     many = [(q, k) for q in mine for k in range(config.warm_start_samples)]
@@ -119,7 +118,7 @@ def warm_start(config, questions, output_dir: Path, judge, state) -> Path:
         above_chance=config.evidence_bonus_above_chance,
     )
     by_id = {q.id: q for q in questions}
-    no_example = replace(agent, example_turn=False)
+    no_example = replace(agent, example_turn=False, system_hint=config.agent.system_hint)  # GRPO's own prompt
     kept = []
     for t, reward in select_trajectories(trajectories, rewards, config.warm_start_keep):
         prompt = episode_prompt_ids(by_id[t.question_id].question, no_example, tokenizer)
@@ -158,11 +157,9 @@ def warm_start(config, questions, output_dir: Path, judge, state) -> Path:
     trainer.train()
     if state.is_main_process:
         merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
-        merged.save_pretrained(work / "model")
-        tokenizer.save_pretrained(work / "model")
         summary = {"base_model": config.model, "sampled": sampled, "kept": kept}
-        write_json_atomic(work / "model" / "pr2-warm-start.json", summary)
-        (work / "model").rename(output_dir)  # only a complete model folder ever appears under the final name
+        # only a complete model folder ever appears under the final name
+        write_folder_atomic(output_dir, merged, tokenizer, json_files={"pr2-warm-start.json": summary})
         shutil.rmtree(work)
     state.wait_for_everyone()
     return output_dir
