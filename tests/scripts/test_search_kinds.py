@@ -5,6 +5,7 @@ from pathlib import Path
 
 from pr2.data.synth import FACETS
 from pr2.train.reward import evidence_posts
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
