@@ -3,6 +3,7 @@ throwaway cluster, as .ci/run starts one), the searching tiny Llama as the polic
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import threading
@@ -30,6 +31,7 @@ TEST_AGENT = AgentConfig(
 )
 
 
+@functools.cache  # the database is made once per worker, not checked again by every test
 def _postgres_url() -> str | None:
     """The cluster's URL; under pytest-xdist, a database of this worker's own on it (made on first use), so that
     one worker's clean slate never drops another's tables mid-test."""
