@@ -112,6 +112,15 @@ class TrainConfig:
     favours. The laptop recipe's names the generated benchmark's facets (GENERATED BENCHMARK ONLY; off in the paper
     configs): SmolLM2-135M with the worked example alone named no facet in 36 searches of 16 questions and found an
     evidence post with 4; with the hint, 20 of 34 (README, "A hint for the warm start")."""
+    warm_start_search_proposals: list[str] | None = None
+    """Words the warm start opens its sampled episodes' first search with, one per sample, each question trying
+    `warm_start_samples` different ones (None: the policy's own searches). A proposed episode opens with "<think>I
+    should check their WORD.</think>" and a search begun with WORD, which the policy closes or extends and then goes
+    on from on its own; the selection keeps what the reward favours, and the fine-tuning trains on the opening as the
+    policy's own text (GRPO's prompt holds only the loop's prefill). Proposals name no user's facts: every question
+    tries the same list. The laptop recipe's are the generated benchmark's facet names (GENERATED BENCHMARK ONLY; off
+    in the paper configs): SmolLM2-135M, with the worked example that searches two of them, named none in 36
+    searches of its own, and GRPO can only reweight what the policy samples (README, "Where the searches stop")."""
     warm_start_questions: int | None = None
     """Sample the warm start on the first N training questions only (None: all of them); GRPO uses them all."""
     warm_start_samples: int = 4
@@ -301,4 +310,9 @@ def load_train_config(path: str | Path | None = None, overrides: list[str] | Non
     apply_overrides(config, parse_set(overrides or []))
     if config.advantage not in ADVANTAGES:
         raise PR2Error(f"advantage must be one of {', '.join(ADVANTAGES)}, got {config.advantage!r}")
+    words = config.warm_start_search_proposals
+    if words is not None and (
+        not isinstance(words, list) or not words or not all(isinstance(w, str) and w.strip() for w in words)
+    ):
+        raise PR2Error(f"warm_start_search_proposals must be a list of words, got {words!r}")
     return config

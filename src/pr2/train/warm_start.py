@@ -38,11 +38,40 @@ def select_trajectories(trajectories, rewards, keep: int) -> list[tuple]:
     return [pair for pairs in ranked for pair in pairs[:keep]]
 
 
-def _sample(many, generator, agent, judge, path: Path, evidence_bonus: float = 0.0, **bonus_options):
+def proposal_text(agent, word: str) -> str:
+    """What a sample opens with when the warm start proposes its first search: a thought naming `word`, then the
+    search opened with it (the policy closes it, or goes on writing the query). It follows the loop's own prefill,
+    which must be the thought tag or nothing."""
+    if agent.prefill not in (None, "", agent.think_open):
+        raise PR2Error(
+            f"warm_start_search_proposals needs agent.prefill to be {agent.think_open!r} or none, not {agent.prefill!r}"
+        )
+    opening = "" if agent.prefill else agent.think_open
+    return f"{opening}I should check their {word}.{agent.think_close}\n{agent.search_open}{word}"
+
+
+def proposals_for(questions, words, samples: int) -> dict[str, str]:
+    """Sample k of the i-th question opens with words[(i + k) % len(words)]: each question tries `samples` different
+    words, and every word is tried about equally often. Keyed like the samples ("question id#k")."""
+    return {f"{q.id}#{k}": words[(i + k) % len(words)] for i, q in enumerate(questions) for k in range(samples)}
+
+
+def training_row(prompt_ids: list[int], opening_ids: list[int], trajectory) -> dict:
+    """One fine-tuning row: the prompt (not trained on), a proposed opening (trained on: GRPO's prompt holds only the
+    loop's own prefill, so the policy must write it itself), then the episode, where only the policy's own tokens
+    are trained on (inserted posts are not)."""
+    return {
+        "input_ids": prompt_ids + opening_ids + trajectory.completion_ids,
+        "completion_mask": [0] * len(prompt_ids) + [1] * len(opening_ids) + trajectory.loss_mask,
+    }
+
+
+def _sample(many, generator, agent, judge, path: Path, evidence_bonus: float = 0.0, agent_for=None, **bonus_options):
     """Trajectories of (question, sample index) pairs with their rewards, appended to `path` batch by batch so a
     killed warm start keeps what it sampled (each batch made as an uninterrupted run makes it). The reward is GRPO's
     own personalized reward (`reward_functions`: the judge, plus `evidence_bonus` x the share of hard-to-find
-    evidence retrieved, shaped as `bonus_options` say: `needs_answer`, `above_chance`)."""
+    evidence retrieved, shaped as `bonus_options` say: `needs_answer`, `above_chance`). `agent_for(item)` gives a
+    sample its own agent settings (a proposed first search); a batch runs once per distinct setting in it."""
     from pr2.agent.trajectory import Trajectory
     from pr2.retrieval import load_retriever
     from pr2.train.reward import PERSONALIZED, reward_functions
@@ -64,7 +93,17 @@ def _sample(many, generator, agent, judge, path: Path, evidence_bonus: float = 0
         done = {r["key"]: r for r in writer.records}
         for batch in unfinished_batches(many, key, done, agent.batch_size):
             questions = [q for q, _ in batch]
-            made = run_agent(questions, generator, agent, retriever=retriever)
+            made = [None] * len(batch)
+            groups: dict[str, list[int]] = {}
+            configs = [agent_for(item) if agent_for else agent for item in batch]
+            for i, config in enumerate(configs):
+                groups.setdefault(repr(config), []).append(i)
+            for members in groups.values():
+                group_made = run_agent(
+                    [questions[i] for i in members], generator, configs[members[0]], retriever=retriever
+                )
+                for i, t in zip(members, group_made, strict=True):
+                    made[i] = t
             rewards = personalized(
                 prompts=None,
                 completions=None,
@@ -107,6 +146,17 @@ def warm_start(config, questions, output_dir: Path, judge, state) -> Path:
     sampled_on = questions[: config.warm_start_questions] if config.warm_start_questions else questions
     mine = sampled_on[state.process_index :: state.num_processes]
     many = [(q, k) for q in mine for k in range(config.warm_start_samples)]
+    opens: dict[str, str] = {}  # sample key -> the text its episode was opened with (trained on, unlike a prefill)
+    agent_for = None
+    if config.warm_start_search_proposals:
+        words = proposals_for(sampled_on, config.warm_start_search_proposals, config.warm_start_samples)
+        opens = {key: proposal_text(agent, word) for key, word in words.items()}
+        many.sort(key=lambda item: words[f"{item[0].id}#{item[1]}"])  # a batch shares its proposal: one run
+
+        def agent_for(item):
+            text = opens[f"{item[0].id}#{item[1]}"]
+            return replace(agent, prefill=(agent.prefill or "") + text)
+
     trajectories, rewards = _sample(
         many,
         generator,
@@ -114,16 +164,19 @@ def warm_start(config, questions, output_dir: Path, judge, state) -> Path:
         judge,
         work / f"samples.{state.process_index}-of-{state.num_processes}.jsonl",
         config.evidence_bonus,
+        agent_for=agent_for,
         needs_answer=config.evidence_bonus_needs_answer,
         above_chance=config.evidence_bonus_above_chance,
     )
+    opened = {id(t): opens.get(f"{q.id}#{k}", "") for (q, k), t in zip(many, trajectories, strict=True)}
     by_id = {q.id: q for q in questions}
     no_example = replace(agent, example_turn=False, system_hint=config.agent.system_hint)  # GRPO's own prompt
     kept = []
     for t, reward in select_trajectories(trajectories, rewards, config.warm_start_keep):
         prompt = episode_prompt_ids(by_id[t.question_id].question, no_example, tokenizer)
-        row = {"input_ids": prompt + t.completion_ids, "completion_mask": [0] * len(prompt) + t.loss_mask}
-        kept.append({"question_id": t.question_id, "reward": reward, "text": t.text, **row})
+        opening = tokenizer(opened[id(t)], add_special_tokens=False)["input_ids"] if opened[id(t)] else []
+        row = training_row(prompt, opening, t)
+        kept.append({"question_id": t.question_id, "reward": reward, "text": opened[id(t)] + t.text, **row})
     kept = sorted(gather_object(kept), key=lambda k: k["question_id"])  # every process trains on all of them
     sampled = sum(gather_object([len(trajectories)]))
     log.info("warm start: kept %d of %d trajectories", len(kept), sampled)
