@@ -116,21 +116,3 @@ def test_unknown_preset_is_one_line(tmp_path):
         app, ["run", "--questions_address", str(src), "--output_address", str(tmp_path), "--model", "gpt5"]
     )
     assert result.exit_code == 2 and result.output.startswith("error: unknown model preset 'gpt5'")
-
-
-def test_a_system_hint_goes_into_the_prompt_and_changes_fingerprints_only_when_set(tmp_path):
-    """The hint is part of the prompt, so a folder made without it is not resumed with it; unset, it is left out of
-    every fingerprint and settings file, so what was made before the setting existed still resumes and loads."""
-    from pr2.agent.protocol import AgentConfig, build_messages
-    from pr2.agent.run import agent_fingerprint
-    from pr2.agent.settings import agent_config_for, save_agent_settings
-
-    plain, hinted = AgentConfig(), AgentConfig(system_hint="Search their budget.")
-    assert build_messages("Q?", hinted)[0]["content"].endswith(" Search their budget.")
-    assert "budget" not in build_messages("Q?", plain)[0]["content"]
-    assert "system_hint" not in agent_fingerprint(plain)["agent"]
-    assert agent_fingerprint(hinted) != agent_fingerprint(plain)
-    save_agent_settings(tmp_path / "plain", plain)
-    assert "system_hint" not in json.loads((tmp_path / "plain" / "pr2-agent.json").read_text())
-    save_agent_settings(tmp_path / "hinted", hinted)
-    assert agent_config_for(tmp_path / "hinted", {}).system_hint == "Search their budget."

@@ -43,7 +43,6 @@ def test_warm_start_fine_tunes_on_its_best_trajectories_and_grpo_starts_from_it(
             "warm_start_samples=6",
             "warm_start_epochs=2",
             "warm_start_learning_rate=1e-3",
-            "warm_start_hint=Mind the colour.",
             "agent.example_turn=false",
             "max_steps=1",
             "num_generations=2",
@@ -51,19 +50,8 @@ def test_warm_start_fine_tunes_on_its_best_trajectories_and_grpo_starts_from_it(
             *FAST_EPISODES,
         ],
     )
-    import pr2.train.warm_start
-
-    sampled_with = []
-    real_run_agent = pr2.train.warm_start.run_agent
-
-    def spy(questions, generator, agent, **kwargs):
-        sampled_with.append(agent)
-        return real_run_agent(questions, generator, agent, **kwargs)
-
-    monkeypatch.setattr(pr2.train.warm_start, "run_agent", spy)
     result = train(config, judge=FactJudge())
     warm = out / "warm-start"
-    assert sampled_with and all(a.system_hint == "Mind the colour." and a.example_turn for a in sampled_with)
     summary = json.loads((warm / "pr2-warm-start.json").read_text())
     assert summary["sampled"] == 2 * 6 and summary["kept"]
     assert not (out / "warm-start.tmp").exists()
@@ -77,8 +65,7 @@ def test_warm_start_fine_tunes_on_its_best_trajectories_and_grpo_starts_from_it(
         assert "</search>" in kept["text"] and "<answer>" in kept["text"]  # only episodes that searched and answered
         ids, mask = kept["input_ids"], kept["completion_mask"]
         prompt_len = mask.index(1)
-        prompt = tokenizer.decode(ids[:prompt_len])
-        assert EXAMPLE_QUESTION not in prompt and "Mind the colour." not in prompt  # learned without example or hint
+        assert EXAMPLE_QUESTION not in tokenizer.decode(ids[:prompt_len])  # learned without the worked example
         trained_on = tokenizer.decode([i for i, m in zip(ids, mask, strict=True) if m])
         assert "<information>" not in trained_on and 0 in mask[prompt_len:]  # inserted posts are not learned
         assert masked_logprob(tuned, ids, mask) > masked_logprob(base, ids, mask)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from pr2.data.schema import ProfileItem
 
@@ -36,9 +36,6 @@ class AgentConfig:
     that way on `pr2 synth` questions, most of them after reading posts; large models rarely do."""
     example_turn: bool = True
     """Show one worked example episode before the question (small models need it; large ones do not)."""
-    system_hint: str | None = None
-    """A sentence added to the system prompt (None: none). The laptop recipe's warm start samples with one that names
-    the generated benchmark's facets, and fine-tunes without it, so the policy keeps the habit, not the hint."""
     prefill: str | None = "<think>"
     """Text the assistant turn starts with (part of the prompt, never trained on); None for none. Starting
     inside <think> tripled SmolLM2-135M's search rate on the sample (12% to 38% of 8 trajectories)."""
@@ -136,22 +133,9 @@ def tags(config: AgentConfig) -> dict[str, str]:
     }
 
 
-# Settings added after runs, adapters and answer folders existed: at their default they are left out of every
-# fingerprint and settings file, so what was made before them still resumes and loads.
-_ADDED_LATER = {"system_hint": None}
-
-
-def agent_settings(config: AgentConfig) -> dict:
-    """Every setting, less those added later that are at their default."""
-    return {k: v for k, v in asdict(config).items() if not (k in _ADDED_LATER and v == _ADDED_LATER[k])}
-
-
 def build_messages(question: str, config: AgentConfig) -> list[dict[str, str]]:
     t = tags(config)
-    system = SYSTEM_PROMPT.format(max_searches=config.max_searches, **t)
-    if config.system_hint:
-        system += " " + config.system_hint
-    messages = [{"role": "system", "content": system}]
+    messages = [{"role": "system", "content": SYSTEM_PROMPT.format(max_searches=config.max_searches, **t)}]
     if config.example_turn:
         messages += [
             {"role": "user", "content": EXAMPLE_QUESTION},

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from pr2.agent.loop import LoopTimings, run_agent
-from pr2.agent.protocol import AgentConfig, agent_settings
+from pr2.agent.protocol import AgentConfig
 from pr2.agent.summary import RunSummary, summarize
 from pr2.agent.trajectory import Trajectory
 from pr2.data.fingerprint import text_digest
@@ -38,7 +38,7 @@ def agent_fingerprint(config: AgentConfig) -> dict:
 
     example = EXAMPLE_EPISODE if config.max_searches >= 2 else EXAMPLE_ONE_SEARCH
 
-    settings = {k: v for k, v in agent_settings(config).items() if k != "batch_size"}
+    settings = {k: v for k, v in asdict(config).items() if k != "batch_size"}
     return {
         "agent": settings,
         "prompt": text_digest(SYSTEM_PROMPT + EXAMPLE_QUESTION + example),

@@ -7,7 +7,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from pr2.agent.protocol import AgentConfig, agent_settings
+from pr2.agent.protocol import AgentConfig
 from pr2.errors import PR2Error
 
 AGENT_FILE = "pr2-agent.json"
@@ -19,7 +19,7 @@ def save_agent_settings(folder: str | Path, config: AgentConfig) -> Path:
     from pr2.data.io import write_json_atomic
 
     path = Path(folder) / AGENT_FILE
-    settings = {k: v for k, v in agent_settings(config).items() if k not in _NOT_CARRIED}
+    settings = {k: v for k, v in dataclasses.asdict(config).items() if k not in _NOT_CARRIED}
     write_json_atomic(path, settings)
     return path
 

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from pr2.agent.loop import agent_tokenizer, episode_prompt_ids, run_agent
-from pr2.agent.protocol import AgentConfig, agent_settings
+from pr2.agent.protocol import AgentConfig
 from pr2.data.schema import ProfileItem, Question
 from pr2.errors import PR2Error
 from pr2.retrieval import ProfileIndex
@@ -70,7 +70,7 @@ _AGENT_LOCK = threading.Lock()  # the agent's retriever: its worker thread, and 
 
 
 def settings_key(config: AgentConfig) -> str:
-    return json.dumps({k: v for k, v in agent_settings(config).items() if k != "batch_size"}, sort_keys=True)
+    return json.dumps({k: v for k, v in dataclasses.asdict(config).items() if k != "batch_size"}, sort_keys=True)
 
 
 class Answerer:

@@ -106,12 +106,6 @@ class TrainConfig:
     laptop run, which trained before it existed."""
     warm_start: bool = False
     """Rejection-sampling fine-tuning before GRPO (for models that do not follow the protocol yet)."""
-    warm_start_hint: str | None = None
-    """A sentence added to the system prompt while the warm start samples, never while it fine-tunes or GRPO trains
-    (as the worked example): it steers what the sampled episodes search, and the selection keeps those the reward
-    favours. The laptop recipe's names the generated benchmark's facets (GENERATED BENCHMARK ONLY; off in the paper
-    configs): SmolLM2-135M with the worked example alone named no facet in 36 searches of 16 questions and found an
-    evidence post with 4; with the hint, 20 of 34 (README, "A hint for the warm start")."""
     warm_start_search_proposals: list[str] | None = None
     """Words the warm start opens its sampled episodes' first search with, one per sample, each question trying
     `warm_start_samples` different ones (None: the policy's own searches). A proposed episode opens with "<think>I

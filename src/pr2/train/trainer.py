@@ -119,7 +119,6 @@ _ADDED_AFTER_RUNS_EXISTED = (
     "evidence_bonus_needs_answer",
     "evidence_bonus_above_chance",
     "start_adapter",
-    "warm_start_hint",
     "warm_start_search_proposals",
 )
 
@@ -127,14 +126,12 @@ _ADDED_AFTER_RUNS_EXISTED = (
 def train_fingerprint(config: TrainConfig) -> dict:
     """What a resumed run must share with the one it continues: every setting that changes a step, the data, the
     agent's prompt (run length, saving and logging may change: `--set max_steps=` extends a run)."""
-    from pr2.agent.protocol import agent_settings
     from pr2.agent.run import agent_fingerprint
 
     settings = asdict(config)
     for name in _ADDED_AFTER_RUNS_EXISTED:  # at their default, a run made before the setting existed still resumes
         if settings[name] == type(config).__dataclass_fields__[name].default:
             del settings[name]
-    settings["agent"] = agent_settings(config.agent)
     settings["trl"] = {k: v for k, v in sorted(config.trl.items()) if k not in _RUN_LENGTH_AND_LOGGING}
     out = {
         "config": settings,

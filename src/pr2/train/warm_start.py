@@ -1,6 +1,6 @@
 """Warm start (rejection-sampling fine-tuning) for models that do not follow the protocol yet.
 
-Sample trajectories with the example-turn prompt and the configured hint (kept in `warm-start.tmp/` as they are made, so a killed warm start
+Sample trajectories with the example-turn prompt (kept in `warm-start.tmp/` as they are made, so a killed warm start
 resumes its sampling), keep per question the best ones that searched and answered,
 fine-tune on them with TRL's SFTTrainer and LoRA, but with the prompt *without* the example turn (so the protocol
 is learned, not copied), and only on the model's own tokens (inserted information is masked out). The LoRA is
@@ -142,7 +142,7 @@ def warm_start(config, questions, output_dir: Path, judge, state) -> Path:
     model, tokenizer = load_policy(config, device=state.device)
     generator = HFGenerator(model.eval(), tokenizer, model_name=config.model)
     sampling = {k: config.trl_value(k) for k in ("temperature", "top_p")}
-    agent = replace(config.agent, example_turn=True, system_hint=config.warm_start_hint, seed=0, **sampling)
+    agent = replace(config.agent, example_turn=True, seed=0, **sampling)
     sampled_on = questions[: config.warm_start_questions] if config.warm_start_questions else questions
     mine = sampled_on[state.process_index :: state.num_processes]
     many = [(q, k) for q in mine for k in range(config.warm_start_samples)]
@@ -170,7 +170,7 @@ def warm_start(config, questions, output_dir: Path, judge, state) -> Path:
     )
     opened = {id(t): opens.get(f"{q.id}#{k}", "") for (q, k), t in zip(many, trajectories, strict=True)}
     by_id = {q.id: q for q in questions}
-    no_example = replace(agent, example_turn=False, system_hint=config.agent.system_hint)  # GRPO's own prompt
+    no_example = replace(agent, example_turn=False)
     kept = []
     for t, reward in select_trajectories(trajectories, rewards, config.warm_start_keep):
         prompt = episode_prompt_ids(by_id[t.question_id].question, no_example, tokenizer)
