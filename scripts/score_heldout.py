@@ -95,12 +95,13 @@ def start_model(run: Path) -> str:
         return config["model"]
     folder = run / "start-merged"
     if not (folder / "config.json").exists():
-        from pr2.data.io import write_folder_atomic
+        from pr2.data.io import remove_partial_folders, write_folder_atomic
         from pr2.train.config import TrainConfig
         from pr2.train.trainer import load_policy
 
         model, tokenizer = load_policy(TrainConfig(model=config["model"], start_adapter=config["start_adapter"]))
-        write_folder_atomic(folder, model, tokenizer)  # a killed merge leaves no folder, and is redone next time
+        remove_partial_folders(folder)  # a merge killed before: redone (this script is the folder's one writer)
+        write_folder_atomic(folder, model, tokenizer)
     return str(folder)
 
 

@@ -182,3 +182,11 @@ def test_a_model_folder_appears_whole_or_not_at_all(tmp_path):
 
     write_folder_atomic(target, _Part("other.json"))  # another process finished the folder first: its copy stays
     assert not (target / "other.json").exists() and list(tmp_path.iterdir()) == [target]
+
+    from pr2.data.io import remove_partial_folders
+
+    (tmp_path / ".model.abc.tmp").mkdir()  # another writer's, or a killed one's: a save never removes it
+    write_folder_atomic(tmp_path / "second", _Part("config.json"))
+    assert (tmp_path / ".model.abc.tmp").exists()
+    remove_partial_folders(target)  # the folder's one writer clears what a killed save left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "second"]

@@ -100,7 +100,9 @@ def write_json_atomic(path: str | os.PathLike, data: Any, *, indent: int | None 
 def write_folder_atomic(target: str | os.PathLike, *parts: Any, json_files: dict[str, Any] | None = None) -> Path:
     """Save a model folder whole or not at all: each part's `save_pretrained` (a model, a tokenizer) and each JSON
     file go to a temporary folder beside `target`, renamed into place at the end, so a killed save never leaves a
-    folder that looks complete. Where another process finished the same folder first, its folder is kept."""
+    folder that looks complete. Where another process finished the same folder first, its folder is kept. Other
+    temporaries are left alone (another process may be writing one): a caller that is the folder's only writer
+    removes what killed saves left with `remove_partial_folders`."""
     import shutil
 
     target = Path(target)
@@ -118,9 +120,17 @@ def write_folder_atomic(target: str | os.PathLike, *parts: Any, json_files: dict
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    for stale in target.parent.glob(f".{target.name}.*.tmp"):  # left by a process killed before its rename
-        shutil.rmtree(stale, ignore_errors=True)
     return target
+
+
+def remove_partial_folders(target: str | os.PathLike) -> None:
+    """Remove the temporaries `write_folder_atomic(target, ...)` left when a kill came before its rename; only for a
+    caller that is the folder's one writer (a concurrent writer's temporary looks the same)."""
+    import shutil
+
+    target = Path(target)
+    for stale in target.parent.glob(f".{target.name}.*.tmp"):
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:

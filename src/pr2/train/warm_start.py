@@ -18,7 +18,7 @@ import torch
 
 from pr2.agent import run_agent
 from pr2.agent.loop import episode_prompt_ids
-from pr2.data.io import JsonlWriter, write_folder_atomic
+from pr2.data.io import JsonlWriter, remove_partial_folders, write_folder_atomic
 from pr2.data.runs import unfinished_batches
 from pr2.errors import PR2Error
 
@@ -50,10 +50,15 @@ def proposal_text(agent, word: str) -> str:
     return f"{opening}I should check their {word}.{agent.think_close}\n{agent.search_open}{word}"
 
 
+def sample_key(item) -> str:
+    """A warm-start sample's key, (question, k) -> "question id#k": its record's, and its proposal's."""
+    return f"{item[0].id}#{item[1]}"
+
+
 def proposals_for(questions, words, samples: int) -> dict[str, str]:
     """Sample k of the i-th question opens with words[(i + k) % len(words)]: each question tries `samples` different
     words, and every word is tried about equally often. Keyed like the samples ("question id#k")."""
-    return {f"{q.id}#{k}": words[(i + k) % len(words)] for i, q in enumerate(questions) for k in range(samples)}
+    return {sample_key((q, k)): words[(i + k) % len(words)] for i, q in enumerate(questions) for k in range(samples)}
 
 
 def training_row(prompt_ids: list[int], opening_ids: list[int], trajectory) -> dict:
@@ -86,12 +91,9 @@ def _sample(many, generator, agent, judge, path: Path, evidence_bonus: float = 0
     functions = reward_functions(by_id, judge, {}, evidence_bonus, targets, reach=reach, **bonus_options)
     personalized = functions[PERSONALIZED]
 
-    def key(item) -> str:
-        return f"{item[0].id}#{item[1]}"
-
     with JsonlWriter(path, key="key") as writer:
         done = {r["key"]: r for r in writer.records}
-        for batch in unfinished_batches(many, key, done, agent.batch_size):
+        for batch in unfinished_batches(many, sample_key, done, agent.batch_size):
             questions = [q for q, _ in batch]
             made = [None] * len(batch)
             groups: dict[str, list[int]] = {}
@@ -113,10 +115,11 @@ def _sample(many, generator, agent, judge, path: Path, evidence_bonus: float = 0
                 ended=[t.ended for t in made],
             )
             for item, t, reward in zip(batch, made, rewards, strict=True):
-                if key(item) not in done:
-                    done[key(item)] = {"key": key(item), "reward": reward, "trajectory": t.to_record()}
-                    writer.write(done[key(item)])
-    records = [done[key(item)] for item in many]
+                key = sample_key(item)
+                if key not in done:
+                    done[key] = {"key": key, "reward": reward, "trajectory": t.to_record()}
+                    writer.write(done[key])
+    records = [done[sample_key(item)] for item in many]
     return [Trajectory.from_record(r["trajectory"]) for r in records], [r["reward"] for r in records]
 
 
@@ -138,6 +141,7 @@ def warm_start(config, questions, output_dir: Path, judge, state) -> Path:
     work = output_dir.with_name(output_dir.name + ".tmp")
     if state.is_main_process:  # half-written by a run killed while fine-tuning or saving: redone (samples are kept)
         shutil.rmtree(work / "sft", ignore_errors=True)
+        remove_partial_folders(output_dir)
     state.wait_for_everyone()
     model, tokenizer = load_policy(config, device=state.device)
     generator = HFGenerator(model.eval(), tokenizer, model_name=config.model)
@@ -151,11 +155,10 @@ def warm_start(config, questions, output_dir: Path, judge, state) -> Path:
     if config.warm_start_search_proposals:
         words = proposals_for(sampled_on, config.warm_start_search_proposals, config.warm_start_samples)
         opens = {key: proposal_text(agent, word) for key, word in words.items()}
-        many.sort(key=lambda item: words[f"{item[0].id}#{item[1]}"])  # a batch shares its proposal: one run
+        many.sort(key=lambda item: words[sample_key(item)])  # a batch shares its proposal: one run
 
         def agent_for(item):
-            text = opens[f"{item[0].id}#{item[1]}"]
-            return replace(agent, prefill=(agent.prefill or "") + text)
+            return replace(agent, prefill=(agent.prefill or "") + opens[sample_key(item)])
 
     trajectories, rewards = _sample(
         many,
@@ -168,7 +171,7 @@ def warm_start(config, questions, output_dir: Path, judge, state) -> Path:
         needs_answer=config.evidence_bonus_needs_answer,
         above_chance=config.evidence_bonus_above_chance,
     )
-    opened = {id(t): opens.get(f"{q.id}#{k}", "") for (q, k), t in zip(many, trajectories, strict=True)}
+    opened = {id(t): opens.get(sample_key(item), "") for item, t in zip(many, trajectories, strict=True)}
     by_id = {q.id: q for q in questions}
     no_example = replace(agent, example_turn=False)
     kept = []
