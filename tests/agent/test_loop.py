@@ -344,3 +344,27 @@ def test_a_tag_finished_by_the_next_turn_wins_over_a_later_stop_string(hf_genera
     (t,) = run_agent([_question()], Scripted(tok, turns), config, retriever=_bm25(), tokenizer=tok)
     assert t.searches == ["skies"] and t.segments[1].text == ">"  # the turn is cut right after the tag
     assert t.segments[2].kind == "information" and t.segments[2].text.endswith("<answer>About you:")
+
+
+def test_search_openings_begin_the_turns_after_results_as_the_policys_own_text(hf_generator):
+    """A warm start proposing later searches: after search j's results the loop writes opening j, kept as model text
+    (trained on) that the policy's next completion continues; a turn told to answer gets none."""
+    tok = hf_generator.tokenizer
+    config = AgentConfig(max_searches=2, prefill=None, force_answer=False)
+    opening = "<think>I should check their sky.</think>\n<search>sky"
+    turns = [
+        ("<search>paint</search>", "stop", "</search>"),
+        ("line</search>", "stop", "</search>"),  # continues the opened search: "skyline"
+        ("<answer>Blue.</answer>", "stop", "</answer>"),
+    ]
+    (t,) = run_agent(
+        [_question()], Scripted(tok, turns), config, retriever=_bm25(), tokenizer=tok,
+        search_openings=[[opening, "never used: the last search's turn must answer"]],
+    )  # fmt: skip
+    assert t.searches == ["paint", "skyline"] and t.answer == "Blue."
+    kinds = [(s.kind, s.text) for s in t.segments]
+    assert kinds[2] == ("model", opening) and t.segments[2].logprobs is None  # not sampled: no logprob to trust
+    assert kinds[1][0] == kinds[4][0] == "information" and "never used" not in t.text
+    assert t.loss_mask.count(1) == sum(len(s.token_ids) for s in t.segments if s.kind == "model")
+    (plain,) = run_agent([_question()], Scripted(tok, turns[::2]), config, retriever=_bm25(), tokenizer=tok)
+    assert plain.searches == ["paint"] and all(s.text != opening for s in plain.segments)  # none given: unchanged

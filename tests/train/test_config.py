@@ -34,6 +34,12 @@ def test_bad_keys_and_values_are_one_line_errors(tmp_path):
         load_train_config(None, ["max_steps"])
     with pytest.raises(PR2Error, match="advantage must be one of nonpersonalized, centered, group"):
         load_train_config(None, ["advantage=mean"])
+    with pytest.raises(PR2Error, match=r"warm_start_search_proposals must be a list of words, got 'diet'"):
+        load_train_config(None, ["warm_start_search_proposals=diet"])
+    with pytest.raises(PR2Error, match="warm_start_propose_each_search needs warm_start_search_proposals"):
+        load_train_config(None, ["warm_start_propose_each_search=true"])
+    config = load_train_config(None, ["warm_start_search_proposals=[diet, budget]", "warm_start_propose_each_search=1"])
+    assert config.warm_start_search_proposals == ["diet", "budget"] and config.warm_start_propose_each_search is True
     bad = tmp_path / "bad.yaml"
     bad.write_text("model: [unclosed\n")
     with pytest.raises(PR2Error, match=r"bad\.yaml: malformed YAML"):

@@ -107,31 +107,36 @@ def test_warm_start_sampling_scores_every_batch_with_the_reward_grpo_uses(tmp_pa
     assert [t.to_record() for t in again[0]] == [t.to_record() for t in trajectories] and again[1] == rewards
 
 
-def test_proposed_first_searches_are_what_the_samples_open_with_and_are_trained_on(tmp_path, hf_generator):
-    """Each question tries different proposed words; an episode opens with its own (the thought and the search
-    begun), the policy closes the search and goes on, and the fine-tuning row trains on the opening, which GRPO's
-    prompt does not hold."""
+def test_proposed_searches_are_what_the_samples_open_with_and_are_trained_on(tmp_path, hf_generator):
+    """Each question tries different proposed words; an episode opens with its first (the thought and the search
+    begun), the policy closes the search and goes on, the turn after the results opens with the next proposed word
+    (warm_start_propose_each_search), and the fine-tuning row trains on every opening, which GRPO's prompt does not
+    hold."""
     from dataclasses import replace
 
     from pr2.agent import AgentConfig
     from pr2.agent.loop import agent_tokenizer
     from pr2.data.synth import SynthConfig, generate
     from pr2.errors import PR2Error
-    from pr2.train.warm_start import _sample, proposal_text, proposals_for, training_row
+    from pr2.train.warm_start import _sample, proposal_text, proposals_for, training_row, turn_opening
 
     questions = generate(SynthConfig(users=15, seed=0))["train"][:2]
-    words = proposals_for(questions, ["diet", "budget", "schedule"], 2)
     a, b = (q.id for q in questions)
-    assert words == {f"{a}#0": "diet", f"{a}#1": "budget", f"{b}#0": "budget", f"{b}#1": "schedule"}
+    firsts = proposals_for(questions, ["diet", "budget", "schedule"], 2)
+    assert firsts == {f"{a}#0": ("diet",), f"{a}#1": ("budget",), f"{b}#0": ("budget",), f"{b}#1": ("schedule",)}
+    words = proposals_for(questions, ["diet", "budget", "schedule"], 2, per_sample=2)
+    assert words[f"{a}#0"] == ("diet", "budget") and words[f"{a}#1"] == ("schedule", "diet")  # a sample's differ
+    assert words[f"{b}#0"] == ("budget", "schedule")
 
     agent = AgentConfig(
-        prefill="<think>", example_turn=False, max_searches=1, top_k=1, max_turn_tokens=12, max_model_len=600,
+        prefill="<think>", example_turn=False, max_searches=2, top_k=1, max_turn_tokens=12, max_model_len=600,
         item_tokens=16, temperature=0.7, seed=0, batch_size=4, retriever="bm25",
     )  # fmt: skip
     with pytest.raises(PR2Error, match=r"agent\.prefill"):
         proposal_text(replace(agent, prefill="<search>"), "diet")
-    opens = {key: proposal_text(agent, word) for key, word in words.items()}
+    opens = {key: proposal_text(agent, plan[0]) for key, plan in words.items()}
     assert opens[f"{a}#0"] == "I should check their diet.</think>\n<search>diet"
+    assert turn_opening(agent, "budget") == "<think>I should check their budget.</think>\n<search>budget"
 
     many = [(q, k) for q in questions for k in range(2)]
     trajectories, _ = _sample(
@@ -141,15 +146,21 @@ def test_proposed_first_searches_are_what_the_samples_open_with_and_are_trained_
         FactJudge(),
         tmp_path / "samples.jsonl",
         agent_for=lambda item: replace(agent, prefill="<think>" + opens[f"{item[0].id}#{item[1]}"]),
+        later_openings=lambda item: [turn_opening(agent, w) for w in words[f"{item[0].id}#{item[1]}"][1:]],
     )
     tokenizer = agent_tokenizer(hf_generator)
     for (q, k), t in zip(many, trajectories, strict=True):
         assert tokenizer.decode(t.prompt_ids).endswith(opens[f"{q.id}#{k}"])
-        assert not t.searches or t.searches[0].startswith(words[f"{q.id}#{k}"])
-    assert sum(bool(t.searches) for t in trajectories) >= 3  # SmolLM2 closes the search it was opened with
+        for query, word in zip(t.searches, words[f"{q.id}#{k}"], strict=False):
+            assert query.startswith(word)
+        if len(t.searches) == 2:  # the second search's opening is a model segment, trained on
+            second = turn_opening(agent, words[f"{q.id}#{k}"][1])
+            assert any(s.kind == "model" and s.text == second for s in t.segments)
+    assert sum(len(t.searches) == 2 for t in trajectories) >= 3  # SmolLM2 closes the searches it was opened with
 
     t = trajectories[0]
     opening = tokenizer(opens[f"{a}#0"], add_special_tokens=False)["input_ids"]
     row = training_row([7, 8], opening, t)
     assert row["input_ids"] == [7, 8, *opening, *t.completion_ids]
     assert row["completion_mask"] == [0, 0] + [1] * len(opening) + t.loss_mask
+

@@ -47,6 +47,8 @@ class _Episode:
     traj: Trajectory
     shown: set[str] = field(default_factory=set)
     told_to_answer: bool = False
+    openings: Sequence[str] = ()
+    """Texts that open the turns after this episode's searches (see `run_agent`'s `search_openings`)."""
 
     @property
     def length(self) -> int:
@@ -87,10 +89,13 @@ def run_agent(
     timings: LoopTimings | None = None,
     on_batch=None,
     index_for=None,
+    search_openings: Sequence[Sequence[str]] | None = None,
 ) -> list[Trajectory]:
     """Run the PR² loop for `questions`, `config.batch_size` at a time; `on_batch(trajectories)` after each batch.
     `index_for(question)` gives a question's prepared ProfileIndex (pr2 serve: embeddings stored when each post was
-    written); by default each profile is indexed here."""
+    written); by default each profile is indexed here. `search_openings[i][j]`, where given, opens question i's turn
+    after its (j+1)-th search's results, as if the policy had written it (kept as the policy's text, trained on: a
+    warm start proposing every search); a turn told to answer gets none."""
     from pr2.retrieval import load_retriever
 
     tokenizer = agent_tokenizer(generator, tokenizer)
@@ -98,23 +103,25 @@ def run_agent(
     timings = timings if timings is not None else LoopTimings()
     out: list[Trajectory] = []
     for start in range(0, len(questions), config.batch_size):
-        batch = _run_batch(
-            questions[start : start + config.batch_size], generator, tokenizer, retriever, config, timings, index_for
-        )
+        end = start + config.batch_size
+        openings = search_openings[start:end] if search_openings is not None else None
+        batch = _run_batch(questions[start:end], generator, tokenizer, retriever, config, timings, index_for, openings)
         out.extend(batch)
         if on_batch is not None:
             on_batch(batch)
     return out
 
 
-def _run_batch(questions, generator, tokenizer, retriever, config: AgentConfig, timings: LoopTimings, index_for=None):
+def _run_batch(
+    questions, generator, tokenizer, retriever, config: AgentConfig, timings: LoopTimings, index_for=None, openings=None
+):
     began = time.perf_counter()
     token_in = hasattr(generator, "encode_prompt")
     # Keys and values kept between an episode's turns, where the back end can (hf): each token prefilled once.
     turn_cache = generator.turn_cache() if config.reuse_kv and hasattr(generator, "turn_cache") else None
     episodes = []
     indexes: dict[str, ProfileIndex] = {}  # a GRPO group repeats its question: its profile is encoded once
-    for q in questions:
+    for i, q in enumerate(questions):
         t0 = time.perf_counter()
         if q.id not in indexes:
             indexes[q.id] = (
@@ -130,7 +137,7 @@ def _run_batch(questions, generator, tokenizer, retriever, config: AgentConfig, 
                 f"question {q.id!r}: its prompt is {len(prompt)} tokens, the episode budget max_model_len is "
                 f"{config.max_model_len}; raise it (--max-model-len, agent.max_model_len) or drop the example turn"
             )
-        episodes.append(_Episode(q, index, Trajectory(q.id, prompt)))
+        episodes.append(_Episode(q, index, Trajectory(q.id, prompt), openings=openings[i] if openings else ()))
 
     def encode(text: str) -> list[int]:
         return tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -250,6 +257,8 @@ def _advance(e: _Episode, c, config: AgentConfig, tokenizer, encode, truncate) -
             info = format_information(hits, truncate, config, answer_now=why)
             e.told_to_answer = True
         _insert(e, closing + info, encode, config)
+        if not e.told_to_answer and e.traj.ended is None and len(e.traj.searches) <= len(e.openings):
+            _open_turn(e, e.openings[len(e.traj.searches) - 1], encode, config)
         return
     if finish_reason == "eos":
         if config.answer_on_stop and not e.told_to_answer:
@@ -281,6 +290,14 @@ def _straddled_stop(before: str, text: str, ids: list[int], stops, tokenizer) ->
                     if tokenizer.decode(ids[:keep], skip_special_tokens=True).startswith(rest):
                         return stop, keep
     return None
+
+
+def _open_turn(e: _Episode, text: str, encode, config: AgentConfig) -> None:
+    """Begin the next turn with `text` as the policy's own (no logprobs: it was not sampled); skipped where it does
+    not fit the episode's budget, so the policy writes that turn itself."""
+    ids = encode(text)
+    if e.length + len(ids) < config.max_model_len - 1:
+        e.traj.segments.append(Segment("model", text, ids))
 
 
 def _insert(e: _Episode, text: str, encode, config: AgentConfig) -> None:

@@ -115,6 +115,12 @@ class TrainConfig:
     tries the same list. The laptop recipe's are the generated benchmark's facet names (GENERATED BENCHMARK ONLY; off
     in the paper configs): SmolLM2-135M, with the worked example that searches two of them, named none in 36
     searches of its own, and GRPO can only reweight what the policy samples (README, "Where the searches stop")."""
+    warm_start_propose_each_search: bool = False
+    """Propose every search of a sample, not only its first: search j of sample k of the i-th question opens with
+    words[(i + k x agent.max_searches + j) mod len(words)], so a sample searches different words (the turn after each
+    search's results opens with the thought and the search begun, trained on like the first). Proposing the first
+    alone taught one word, repeated in every search (README, "Proposed first searches"). Needs
+    warm_start_search_proposals."""
     warm_start_questions: int | None = None
     """Sample the warm start on the first N training questions only (None: all of them); GRPO uses them all."""
     warm_start_samples: int = 4
@@ -309,4 +315,6 @@ def load_train_config(path: str | Path | None = None, overrides: list[str] | Non
         not isinstance(words, list) or not words or not all(isinstance(w, str) and w.strip() for w in words)
     ):
         raise PR2Error(f"warm_start_search_proposals must be a list of words, got {words!r}")
+    if config.warm_start_propose_each_search and not words:
+        raise PR2Error("warm_start_propose_each_search needs warm_start_search_proposals (the words to propose)")
     return config

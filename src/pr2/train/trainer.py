@@ -120,6 +120,7 @@ _ADDED_AFTER_RUNS_EXISTED = (
     "evidence_bonus_above_chance",
     "start_adapter",
     "warm_start_search_proposals",
+    "warm_start_propose_each_search",
 )
 
 

@@ -46,8 +46,13 @@ def proposal_text(agent, word: str) -> str:
         raise PR2Error(
             f"warm_start_search_proposals needs agent.prefill to be {agent.think_open!r} or none, not {agent.prefill!r}"
         )
-    opening = "" if agent.prefill else agent.think_open
-    return f"{opening}I should check their {word}.{agent.think_close}\n{agent.search_open}{word}"
+    opening = turn_opening(agent, word)
+    return opening.removeprefix(agent.think_open) if agent.prefill else opening
+
+
+def turn_opening(agent, word: str) -> str:
+    """A turn that proposes searching `word`: the thought naming it and the search begun with it."""
+    return f"{agent.think_open}I should check their {word}.{agent.think_close}\n{agent.search_open}{word}"
 
 
 def sample_key(item) -> str:
@@ -55,10 +60,17 @@ def sample_key(item) -> str:
     return f"{item[0].id}#{item[1]}"
 
 
-def proposals_for(questions, words, samples: int) -> dict[str, str]:
-    """Sample k of the i-th question opens with words[(i + k) % len(words)]: each question tries `samples` different
-    words, and every word is tried about equally often. Keyed like the samples ("question id#k")."""
-    return {sample_key((q, k)): words[(i + k) % len(words)] for i, q in enumerate(questions) for k in range(samples)}
+def proposals_for(questions, words, samples: int, per_sample: int = 1) -> dict[str, tuple[str, ...]]:
+    """The words sample k of the i-th question proposes, one per search it proposes (`per_sample`): words[(i +
+    k·per_sample + j) % len(words)] for its (j+1)-th search. Each question tries `samples` x `per_sample` words in
+    turn, every word about equally often, and a sample's searches name different words (while the list is long
+    enough). Keyed like the samples ("question id#k")."""
+    n = len(words)
+    return {
+        sample_key((q, k)): tuple(words[(i + k * per_sample + j) % n] for j in range(per_sample))
+        for i, q in enumerate(questions)
+        for k in range(samples)
+    }
 
 
 def training_row(prompt_ids: list[int], opening_ids: list[int], trajectory) -> dict:
@@ -71,12 +83,23 @@ def training_row(prompt_ids: list[int], opening_ids: list[int], trajectory) -> d
     }
 
 
-def _sample(many, generator, agent, judge, path: Path, evidence_bonus: float = 0.0, agent_for=None, **bonus_options):
+def _sample(
+    many,
+    generator,
+    agent,
+    judge,
+    path: Path,
+    evidence_bonus: float = 0.0,
+    agent_for=None,
+    later_openings=None,
+    **bonus_options,
+):
     """Trajectories of (question, sample index) pairs with their rewards, appended to `path` batch by batch so a
     killed warm start keeps what it sampled (each batch made as an uninterrupted run makes it). The reward is GRPO's
     own personalized reward (`reward_functions`: the judge, plus `evidence_bonus` x the share of hard-to-find
     evidence retrieved, shaped as `bonus_options` say: `needs_answer`, `above_chance`). `agent_for(item)` gives a
-    sample its own agent settings (a proposed first search); a batch runs once per distinct setting in it."""
+    sample its own agent settings (a proposed first search); a batch runs once per distinct setting in it.
+    `later_openings(item)` gives the texts that open its turns after each search (proposed later searches)."""
     from pr2.agent.trajectory import Trajectory
     from pr2.retrieval import load_retriever
     from pr2.train.reward import PERSONALIZED, reward_functions
@@ -101,8 +124,13 @@ def _sample(many, generator, agent, judge, path: Path, evidence_bonus: float = 0
             for i, config in enumerate(configs):
                 groups.setdefault(repr(config), []).append(i)
             for members in groups.values():
+                openings = [later_openings(batch[i]) for i in members] if later_openings else None
                 group_made = run_agent(
-                    [questions[i] for i in members], generator, configs[members[0]], retriever=retriever
+                    [questions[i] for i in members],
+                    generator,
+                    configs[members[0]],
+                    retriever=retriever,
+                    search_openings=openings,
                 )
                 for i, t in zip(members, group_made, strict=True):
                     made[i] = t
@@ -151,14 +179,20 @@ def warm_start(config, questions, output_dir: Path, judge, state) -> Path:
     mine = sampled_on[state.process_index :: state.num_processes]
     many = [(q, k) for q in mine for k in range(config.warm_start_samples)]
     opens: dict[str, str] = {}  # sample key -> the text its episode was opened with (trained on, unlike a prefill)
-    agent_for = None
+    agent_for = later_openings = None
     if config.warm_start_search_proposals:
-        words = proposals_for(sampled_on, config.warm_start_search_proposals, config.warm_start_samples)
-        opens = {key: proposal_text(agent, word) for key, word in words.items()}
-        many.sort(key=lambda item: words[sample_key(item)])  # a batch shares its proposal: one run
+        per_sample = agent.max_searches if config.warm_start_propose_each_search else 1
+        words = proposals_for(sampled_on, config.warm_start_search_proposals, config.warm_start_samples, per_sample)
+        opens = {key: proposal_text(agent, plan[0]) for key, plan in words.items()}
+        many.sort(key=lambda item: words[sample_key(item)])  # a batch shares its first proposal: one run
 
         def agent_for(item):
             return replace(agent, prefill=(agent.prefill or "") + opens[sample_key(item)])
+
+        if per_sample > 1:  # the later openings are the episode's own model text: trained on with the rest
+
+            def later_openings(item):
+                return [turn_opening(agent, word) for word in words[sample_key(item)][1:]]
 
     trajectories, rewards = _sample(
         many,
@@ -168,6 +202,7 @@ def warm_start(config, questions, output_dir: Path, judge, state) -> Path:
         work / f"samples.{state.process_index}-of-{state.num_processes}.jsonl",
         config.evidence_bonus,
         agent_for=agent_for,
+        later_openings=later_openings,
         needs_answer=config.evidence_bonus_needs_answer,
         above_chance=config.evidence_bonus_above_chance,
     )
