@@ -163,4 +163,3 @@ def test_proposed_searches_are_what_the_samples_open_with_and_are_trained_on(tmp
     row = training_row([7, 8], opening, t)
     assert row["input_ids"] == [7, 8, *opening, *t.completion_ids]
     assert row["completion_mask"] == [0, 0] + [1] * len(opening) + t.loss_mask
-
