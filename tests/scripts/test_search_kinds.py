@@ -33,3 +33,23 @@ def test_searches_are_sorted_into_kinds_and_counted_with_their_evidence():
     }
     row = search_kinds.table_row("run", [(question, episode)], facets)
     assert row == "| run | 3 | 0, - | 2, 50% | 1, 100% |"
+
+
+def test_facet_plans_name_the_facets_users_have_and_a_plan_per_topic_does_at_least_as_well():
+    from pr2.data.synth import SynthConfig, generate
+
+    search_kinds = load_script("search_kinds")
+    names = tuple(f.name for f in FACETS)
+    questions = generate(SynthConfig(users=45, seed=0))["train"]
+    user = questions[0]
+    has = sorted(search_kinds.facets_of(user))
+    lacks = [n for n in names if n not in has]
+    assert search_kinds.plan_share([user], lambda q: has[:2]) == 1.0
+    assert search_kinds.plan_share([user], lambda q: lacks[:2]) == 0.0  # a plan of facets they lack finds nothing
+    assert search_kinds.plan_share([user], lambda q: [has[0], lacks[0]]) == 0.5
+    fixed = search_kinds.best_plan(questions, names, 3)
+    best = search_kinds.plan_share(questions, lambda q: fixed)
+    assert all(search_kinds.plan_share(questions, lambda q, p=p: p) <= best for p in [names[:3], names[-3:]])
+    topics = {q.question for q in questions}
+    per_topic = {t: search_kinds.best_plan([q for q in questions if q.question == t], names, 3) for t in topics}
+    assert search_kinds.plan_share(questions, lambda q: per_topic[q.question]) >= best
