@@ -96,7 +96,8 @@ def test_the_shipped_table_is_for_the_shipped_adapter_and_todays_benchmark():
 def test_the_shipped_training_run_is_complete():
     """What the package ships from configs/laptop.yaml: an adapter for SmolLM2, its curves, its held-out result."""
     config = json.loads((ASSETS / "adapter" / "adapter_config.json").read_text())
-    assert config["peft_type"] == "LORA" and (ASSETS / "adapter" / "adapter_model.safetensors").stat().st_size < 20e6
+    # rank 64 in fp16: stage 2's 32 plus the warm start's 16 plus GRPO's 16 (README, "Stage 3")
+    assert config["peft_type"] == "LORA" and (ASSETS / "adapter" / "adapter_model.safetensors").stat().st_size < 40e6
     rows = [json.loads(line) for line in (ASSETS / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == list(range(1, len(rows) + 1))
     assert len(rows) == load_train_config(ROOT / "configs" / "laptop.yaml").trl["max_steps"]  # the recipe's length
