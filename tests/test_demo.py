@@ -111,3 +111,28 @@ def test_held_out_users_are_not_training_users():
     trained_on = json.loads((ASSETS / "train-config.json").read_text())
     assert trained_on["split"] == "train"
     assert all(q.split == "test" for q in heldout_questions(None))
+
+
+def test_the_readme_curves_of_the_shipped_run_are_its_metrics_block_means():
+    """The README's training table for the shipped run (its "Stage 3" section) is recomputed from the shipped
+    metrics.jsonl: each cell the mean of its block of steps, as printed."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Stage 3, the shipped run") :]
+    section = section[: section.index("\n### ")]
+    lines = [line for line in section.splitlines() if line.startswith("| ")]
+    head = next(i for i, line in enumerate(lines) if line.startswith("| steps |"))
+    blocks = [tuple(map(int, cell.split("–"))) for cell in lines[head].strip("| ").split(" | ")[1:]]
+    keys = {
+        "reward (judge + evidence bonus)": ("reward_mean", 3),
+        "judge's part (fact)": ("judged_reward", 3),
+        "evidence posts retrieved (share)": ("evidence_retrieved", 2),
+        "searches that find an evidence post": ("searches_finding_evidence", 2),
+        "searches per trajectory": ("searches_per_trajectory", 2),
+        "answer rate": ("answer_rate", 2),
+    }
+    metrics = [json.loads(line) for line in (ASSETS / "metrics.jsonl").read_text().splitlines()]
+    rows = {cells[0]: cells[1:] for cells in (line.strip("| ").split(" | ") for line in lines[head + 1 :])}
+    assert set(keys) <= set(rows) and blocks[-1][1] == len(metrics)
+    for name, (key, digits) in keys.items():
+        means = [sum(m[key] for m in metrics[a - 1 : b]) / (b - a + 1) for a, b in blocks]
+        assert rows[name] == [f"{v:.{digits}f}" for v in means], name
