@@ -17,6 +17,7 @@ import typer
 from pr2.agent.protocol import AgentConfig
 from pr2.baselines.methods import BaselineConfig
 from pr2.data.fingerprint import data_digest, model_identity
+from pr2.data.runs import record_source
 from pr2.errors import PR2Error
 from pr2.generation.factory import GeneratorConfig
 from pr2.secrets import redact, redact_logging, redact_tracebacks
@@ -471,6 +472,7 @@ def run(
         "policy": model_identity(model, backend, base_url, adapter),
         "data": data_digest(questions_address),
     }
+    record_source(output_address, questions_address)
     result = run_agent_file(questions, output_address, generator, config, fingerprint=fingerprint, overwrite=overwrite)
     for line in result.summary.lines():
         typer.echo(line)
@@ -553,6 +555,7 @@ def baseline(
         "planner": model_identity(planner, backend, base_url) if planner else None,
         "data": data_digest(questions_address),
     }
+    record_source(output_address, questions_address)
     outputs, resumed = run_baseline_file(
         questions, output_address, generator, config, planner=plan_gen, fingerprint=fingerprint, overwrite=overwrite
     )
@@ -575,7 +578,8 @@ def view(
     runs: list[Path] = typer.Argument(..., help="Run folders (pr2 run, baseline, demo, train) or scores files."),
     output: Path = _opt(Path("pr2-view.html"), "output", "The HTML file to write (self-contained, opens offline)."),
     questions: list[Path] | None = _opt(
-        None, "questions", "Dataset file(s) the runs answered: question texts, profile sizes, post texts."
+        None, "questions", "Dataset file(s) the runs answered: question texts, profile sizes, post texts (default: the file each "
+        "run recorded, where it is unchanged).",
     ),
 ) -> None:
     """Write one HTML file that shows what each policy did: trajectories, judgements, runs side by side."""

@@ -4,6 +4,7 @@ installed (CI installs Debian's), the page opened offline in a real headless bro
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import shutil
 from pathlib import Path
 
@@ -165,3 +166,43 @@ def test_a_thousand_questions_open_in_under_three_seconds(tmp_path, browser):
     assert page.inner_text("#row-count") == "1000"
     print(f"1000 questions x 2 runs: {out.stat().st_size / 1e6:.1f} MB, open {seconds:.2f} s")
     assert seconds < 3.0
+
+
+def _plain_run(tmp_path: Path, tiny_llama_dir: Path) -> tuple[Path, list]:
+    """A folder `pr2 run` wrote, with nothing beside it: the questions live in the file it was run on."""
+    from pr2.data import sample_questions
+
+    questions = sample_questions("test")[:2]
+    src = tmp_path / "data" / "test.jsonl"
+    write_questions(src, questions)
+    out = tmp_path / "runs" / "plain"
+    result = runner.invoke(app, [
+        "run", "--questions_address", str(src), "--output_address", str(out), "--split", "test",
+        "--max-model-len", "400", "--max-turn-tokens", "16", "--model", str(tiny_llama_dir), "--retriever", "bm25",
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return out, questions
+
+
+def test_a_plain_run_folder_shows_its_questions_without_being_told_the_file(tmp_path, tiny_llama_dir, caplog):
+    out, questions = _plain_run(tmp_path, tiny_llama_dir)
+    payload = build_payload([out])
+    assert {qid: q["question"] for qid, q in payload["questions"].items()} == {q.id: q.question for q in questions}
+    assert payload["questions"][questions[0].id]["profile_size"] == len(questions[0].profile)
+    # a questions file changed since the run is not passed off as what the run answered
+    src = tmp_path / "data" / "test.jsonl"
+    write_questions(src, [replace(questions[0], question="Something else entirely?"), questions[1]])
+    payload = build_payload([out])
+    assert all("question" not in q for q in payload["questions"].values())
+    assert "changed since the run" in caplog.text
+
+
+def test_in_a_real_browser_a_plain_run_folder_lists_each_question_text(tmp_path, tiny_llama_dir, browser):
+    out, questions = _plain_run(tmp_path, tiny_llama_dir)
+    html = tmp_path / "view.html"
+    result = runner.invoke(app, ["view", str(out), "--output", str(html)])
+    assert result.exit_code == 0, result.output
+    page = _open(browser, html)
+    for q in questions:
+        cells = page.locator(f"tr.q[data-id='{q.id}'] td").all_inner_texts()
+        assert cells[1] == q.question and cells[2] == str(len(q.profile)), cells

@@ -8,6 +8,7 @@ the same settings (`data/fingerprint.py`).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,6 +23,39 @@ log = logging.getLogger(__name__)
 
 RUN_OUTPUTS = ("responses.json", "summary.json", "scores.json", "judge-cache.jsonl")
 """Files a run folder holds besides its records (what `--overwrite` removes; nothing else in the folder)."""
+
+
+SOURCE = "pr2-source.json"
+"""Which questions file a run folder answered (`pr2 view` shows the questions' text from it)."""
+
+
+def record_source(output_dir: str | Path, questions_path: str | Path) -> None:
+    """Note in the run folder which questions file it answers: its absolute path and the digest it had."""
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    source = {"questions": str(Path(questions_path).resolve()), "data": fp.data_digest(questions_path)}
+    write_json_atomic(out / SOURCE, source)
+
+
+def recorded_questions(run_dir: str | Path) -> Path | None:
+    """The questions file a run folder answered, when it is still where it was and unchanged; else None (with a
+    warning when it moved or changed: its text would not be what the run answered)."""
+    path = Path(run_dir) / SOURCE
+    if not path.is_file():
+        return None
+    try:
+        source = json.loads(path.read_text(encoding="utf-8"))
+        questions = Path(source["questions"])
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
+        log.warning("%s: unreadable; pass the questions file with --questions", path)
+        return None
+    if not questions.is_file():
+        log.warning("%s: the questions file %s is gone; pass it with --questions", path, questions)
+        return None
+    if fp.data_digest(questions) != source.get("data"):
+        log.warning("%s: %s changed since the run; pass the file it answered with --questions", path, questions)
+        return None
+    return questions
 
 
 def write_responses(path: Path, questions: Sequence[Question], answers: dict[str, list[dict]]) -> None:

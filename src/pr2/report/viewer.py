@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pr2.data.io import read_jsonl, write_text_atomic
+from pr2.data.runs import recorded_questions
 from pr2.errors import PR2Error
 
 _POST_LINE = re.compile(r"^\[(\d+)\] (.*)$", re.MULTILINE)
@@ -171,9 +172,14 @@ def _questions(paths: Sequence[Path]) -> dict[str, dict]:
 def build_payload(paths: Sequence[str | Path], questions: Sequence[str | Path] = ()) -> dict:
     runs, trainings = find_runs(paths)
     found = [Path(q) for q in questions]
-    for p in map(Path, paths):  # a demo writes its questions beside its runs
-        if p.is_dir() and (p / "questions.jsonl").exists() and not questions:
-            found.append(p / "questions.jsonl")
+    if not questions:
+        for p in map(Path, paths):  # a demo writes its questions beside its runs
+            if p.is_dir() and (p / "questions.jsonl").exists():
+                found.append(p / "questions.jsonl")
+        for run in runs:  # `pr2 run` and `pr2 baseline` note which questions file they answered
+            source = recorded_questions(run["folder"])
+            if source is not None and source not in found:
+                found.append(source)
     info = _questions(found)
     ids: list[str] = []
     for run in runs:
