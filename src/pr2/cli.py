@@ -578,7 +578,9 @@ def view(
     runs: list[Path] = typer.Argument(..., help="Run folders (pr2 run, baseline, demo, train) or scores files."),
     output: Path = _opt(Path("pr2-view.html"), "output", "The HTML file to write (self-contained, opens offline)."),
     questions: list[Path] | None = _opt(
-        None, "questions", "Dataset file(s) the runs answered: question texts, profile sizes, post texts (default: the file each "
+        None,
+        "questions",
+        "Dataset file(s) the runs answered: question texts, profile sizes, post texts (default: the file each "
         "run recorded, where it is unchanged).",
     ),
 ) -> None:

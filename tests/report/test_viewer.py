@@ -4,8 +4,8 @@ installed (CI installs Debian's), the page opened offline in a real headless bro
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
