@@ -20,6 +20,7 @@ from pr2.data.fingerprint import data_digest, model_identity
 from pr2.data.runs import record_source
 from pr2.errors import PR2Error
 from pr2.generation.factory import GeneratorConfig
+from pr2.generation.models import resolve_adapter
 from pr2.secrets import redact, redact_logging, redact_tracebacks
 
 # Library chatter (weight-loading bars) hides pr2's own progress bars and one-screen summaries. Set before any
@@ -388,7 +389,9 @@ def run(
     output_address: Path = _opt(..., "output_address", "Output folder: responses.json, trajectories.jsonl, ..."),
     model: str = _opt("smollm2", "model", "Policy: smollm2, qwen, gemma, llama, a Hub id, a path or a served name."),
     backend: str = _opt("hf", "backend", "hf, openai or vllm."),
-    adapter: str | None = _opt(None, "adapter", "LoRA adapter directory (from pr2 train)."),
+    adapter: str | None = _opt(
+        None, "adapter", "LoRA adapter directory (from pr2 train), or `laptop` for the one shipped in the package."
+    ),
     temperature: float = _opt(_AGENT.temperature, "temperature", "Sampling temperature of the policy."),
     top_p: float = _opt(_AGENT.top_p, "top_p", "Nucleus sampling mass."),
     base_url: str | None = _opt(None, "base-url", "OpenAI-compatible server URL (--backend openai)."),
@@ -454,6 +457,7 @@ def run(
         }.items()
         if ctx is None or _from_command_line(ctx, name)
     }  # fmt: skip
+    adapter = resolve_adapter(adapter)
     config = agent_config_for(adapter, given)
     max_model_len = config.max_model_len
     generator = _generator(
@@ -602,7 +606,7 @@ def demo(
     benchmark (SmolLM2, MiniLM); fact judge with 95% intervals, embedding proxy beside it."""
     from pr2.demo import run_demo
 
-    run_demo(output_address, limit=limit or None, adapter=adapter, echo=typer.echo)
+    run_demo(output_address, limit=limit or None, adapter=resolve_adapter(adapter), echo=typer.echo)
 
 
 @app.command()
@@ -655,7 +659,9 @@ def serve(
     backend: str = _opt("hf", "backend", "hf, openai or vllm."),
     base_url: str | None = _opt(None, "base-url", "OpenAI-compatible server URL (--backend openai)."),
     api_key_addr: str | None = _opt(None, "api_key_addr", "File with the model server's API key."),
-    adapter: str | None = _opt(None, "adapter", "LoRA adapter directory (from pr2 train); its agent settings apply."),
+    adapter: str | None = _opt(
+        None, "adapter", "LoRA adapter directory (from pr2 train) or `laptop` (shipped); its agent settings apply."
+    ),
     dtype: str | None = _opt(None, "dtype", "hf: auto, bf16, fp16 or fp32."),
     host: str = _opt("127.0.0.1", "host", "Address to listen on."),
     port: int = _opt(8000, "port", "Port to listen on."),
@@ -695,6 +701,7 @@ def serve(
         }.items()
         if _from_command_line(ctx, name)
     }  # fmt: skip
+    adapter = resolve_adapter(adapter)
     agent = agent_config_for(adapter, {**given, "temperature": 0.0, "seed": 0})
     generator_config = None
     if not no_model:

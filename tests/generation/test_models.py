@@ -1,4 +1,5 @@
 import contextlib
+from pathlib import Path
 
 import pytest
 
@@ -51,3 +52,16 @@ def test_remote_code_is_not_run_unless_asked(tmp_path, smollm2_dir):
     with contextlib.suppress(PR2Error):  # refusing to load is fine; running the code is not
         load_generator(GeneratorConfig(model=str(model)))
     assert not (model / "RAN").exists()
+
+
+def test_the_shipped_adapter_has_a_name_that_works_outside_a_source_checkout(tmp_path, monkeypatch):
+    from pr2.agent.settings import agent_config_for
+    from pr2.generation.models import SHIPPED_ADAPTERS, resolve_adapter
+
+    monkeypatch.chdir(tmp_path)  # not the repository: src/pr2/assets/... is no path here
+    shipped = Path(resolve_adapter("laptop"))
+    assert shipped == SHIPPED_ADAPTERS["laptop"] and (shipped / "adapter_model.safetensors").is_file()
+    assert agent_config_for(str(shipped), {}).answer_prefill == "About you:"  # it runs as it was trained
+    (tmp_path / "laptop").mkdir()  # a folder of that name is the user's own adapter, and wins
+    assert resolve_adapter("laptop") == "laptop"
+    assert resolve_adapter("runs/x/final") == "runs/x/final" and resolve_adapter(None) is None

@@ -67,6 +67,18 @@ def bundled_smollm2() -> Path:
     return target
 
 
+SHIPPED_ADAPTERS: dict[str, Path] = {"laptop": Path(__file__).resolve().parents[1] / "assets" / "laptop" / "adapter"}
+"""Adapters that ship inside the installed package, by name (`--adapter laptop`): the policy
+`configs/laptop.yaml` trained for SmolLM2-135M-Instruct on the generated benchmark."""
+
+
+def resolve_adapter(name: str | None) -> str | None:
+    """An adapter folder, or the name of one shipped in the package; a folder of that name wins. None stays None."""
+    if not name or Path(name).expanduser().exists() or name not in SHIPPED_ADAPTERS:
+        return name
+    return str(SHIPPED_ADAPTERS[name])
+
+
 def resolve_model(name: str | None) -> str:
     """A preset, Hub id or local path -> what `from_pretrained` / a server takes. Unknown bare names are errors."""
     name = name or DEFAULT_MODEL
