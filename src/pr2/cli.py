@@ -611,6 +611,33 @@ def demo(
 
 @app.command()
 @one_line_errors
+def heldout(
+    output_address: Path = _opt(..., "output_address", "Folder for the policy's trajectories, scores and row."),
+    model: str = _opt("smollm2", "model", "The policy's model (a path, preset or Hub id)."),
+    adapter: str | None = _opt(None, "adapter", "A LoRA adapter on --model, or `laptop` for the shipped one."),
+    run_dir: Path | None = _opt(
+        None, "run", "A pr2 train folder: its exact policy (start model + GRPO's adapter), instead of --model."
+    ),
+    checkpoint: Path | None = _opt(None, "checkpoint", "With --run: a checkpoint folder instead of RUN/final."),
+    name: str = _opt("policy", "name", "The row's name in the printed table."),
+) -> None:
+    """Score any policy on the generated benchmark's 60 held-out users as `pr2 demo` scores its rows (greedy, fact
+    judge with a 95% interval, proxy beside it; not a LaMP-QA score)."""
+    from pr2.demo import TABLE_HEAD
+    from pr2.heldout import exact_policy, row_line, score_policy
+
+    agent = None
+    if run_dir is not None:
+        model, adapter, agent = exact_policy(run_dir, checkpoint)
+    record = score_policy(output_address, model=model, adapter=resolve_adapter(adapter), agent=agent, name=name)
+    typer.echo(TABLE_HEAD)
+    typer.echo(row_line(name, record))
+    typer.echo(f"searches finding an evidence post: {record['searches_finding_evidence']:.1%}")
+    typer.echo(f"wrote {output_address / 'heldout-row.json'}")
+
+
+@app.command()
+@one_line_errors
 def train(
     config: Path | None = _opt(None, "config", "YAML config (pr2 TrainConfig and TRL GRPOConfig fields)."),
     set_: list[str] = typer.Option([], "--set", help="key=value override (repeatable), e.g. --set max_steps=10."),

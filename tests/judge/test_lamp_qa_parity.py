@@ -1,24 +1,32 @@
-"""Does pr2's lamp-qa judge send the benchmark's requests and write its scores? Checked as the benchmark's users
-would: its own `evaluator()` runs with only the LLM replaced by a deterministic judge (tests/judge/fake_judge.py),
-and pr2 evaluates the same responses against the same judge behind a local OpenAI-compatible server.
+"""pr2's lamp-qa protocol against the benchmark's own code: its `evaluator()` and `baselines.py` run from a checkout
+of github.com/LaMP-Benchmark/LaMP-QA (504410d0) with only the LLM replaced by a deterministic fake
+(tests/judge/fake_judge.py), and pr2 against the same fake behind a local OpenAI-compatible server: the same requests,
+the same scores and answers. The benchmark's code is run, never copied here; without `$LAMP_QA_REPO` (a checkout)
+this test is skipped.
 
-Run: python scripts/compare_lamp_qa.py --lamp-qa-repo PATH_TO_CHECKOUT [--questions 6]
-(a checkout of github.com/LaMP-Benchmark/LaMP-QA at 504410d0; the benchmark's code is run, never copied here).
+    LAMP_QA_REPO=PATH_TO_CHECKOUT pytest tests/judge/test_lamp_qa_parity.py
 """
 
 from __future__ import annotations
 
-import argparse
 import json
+import os
+import subprocess
 import sys
 import tempfile
 import types
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import pytest
 
-from tests.judge.fake_judge import FakeJudgeServer, FakeLLM  # noqa: E402
+from tests.judge.fake_judge import FakeJudgeServer, FakeLLM
+
+ROOT = Path(__file__).resolve().parents[2]
+REPO = os.environ.get("LAMP_QA_REPO")
+pytestmark = [
+    pytest.mark.skipif(not REPO, reason="set LAMP_QA_REPO to a checkout of the LaMP-QA repository"),
+    pytest.mark.slow,
+]
 
 
 def benchmark_scores(repo: Path, records: list[dict], responses: dict) -> tuple[dict, list]:
@@ -84,11 +92,9 @@ class LLM:
 """
 
 
-def compare_baselines(repo: Path, records: list[dict], rag: bool, num_contexts: int) -> None:
+def _compare_baselines(repo: Path, records: list[dict], rag: bool, num_contexts: int) -> None:
     """The benchmark's baselines.py (its vLLM engine replaced by the fake model) against pr2 baseline --protocol
     lamp-qa on the same records and the same fake model behind a server."""
-    import subprocess
-
     from typer.testing import CliRunner
 
     from pr2.cli import app
@@ -129,8 +135,7 @@ def compare_baselines(repo: Path, records: list[dict], rag: bool, num_contexts: 
             text=True,
             env={**__import__("os").environ, "PYTHONPATH": str(tmp / "shim")},
         )
-        if run.returncode != 0:
-            raise SystemExit(f"the benchmark's baselines.py failed: {run.stderr[-2000:]}")
+        assert run.returncode == 0, f"the benchmark's baselines.py failed: {run.stderr[-2000:]}"
         result = CliRunner().invoke(
             app,
             [
@@ -156,60 +161,55 @@ def compare_baselines(repo: Path, records: list[dict], rag: bool, num_contexts: 
                 *flags,
             ],
         )
-        if result.exit_code != 0:
-            raise SystemExit(f"pr2 baseline failed: {result.output[-2000:]}")
+        assert result.exit_code == 0, f"pr2 baseline failed: {result.output[-2000:]}"
         theirs_messages = [json.loads(line) for line in log.read_text().splitlines()]
         ours_messages = [r["messages"] for r in server.requests]
         theirs = json.loads((tmp / "theirs.json").read_text())
         ours = json.loads((tmp / "ours" / "responses.json").read_text())
-    same = sum(json.dumps(m) in {json.dumps(x) for x in ours_messages} for m in theirs_messages)
-    name = "rag" if rag else "no personalization"
-    print(
-        f"baseline {name}: requests benchmark {len(theirs_messages)}, pr2 {len(ours_messages)}; "
-        f"messages identical {same}/{len(theirs_messages)}"
-    )
-    equal = sum(
-        [(e["output"], e["whole_output"]) for e in theirs[k]] == [(e["output"], e["whole_output"]) for e in ours[k]]
-        for k in theirs
-    )
-    print(f"baseline {name}: answers (output, whole_output) equal for {equal}/{len(theirs)} questions")
+    assert len(ours_messages) == len(theirs_messages) > 0
+    ours_set = {json.dumps(x) for x in ours_messages}
+    assert all(json.dumps(m) in ours_set for m in theirs_messages)  # every request the benchmark sends, identical
+    assert set(theirs) == set(ours)
+    for k in theirs:  # the answers it reads back from the same model
+        assert [(e["output"], e["whole_output"]) for e in theirs[k]] == [
+            (e["output"], e["whole_output"]) for e in ours[k]
+        ], k
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--lamp-qa-repo", required=True)
-    parser.add_argument("--questions", type=int, default=6)
-    args = parser.parse_args()
+def _records():
     from pr2.data import sample_questions
+
+    questions = sample_questions("test")[:6]
+    records = [q.to_record() for q in questions]
+    responses = {q.id: [{"output": f"{q.narrative[:200]} (a response to {q.id})"}] for q in questions}
+    return records, responses
+
+
+def test_the_judge_sends_the_benchmarks_requests_and_scores_as_it_does():
     from pr2.generation import GeneratorConfig, load_generator
     from pr2.judge.evaluate import evaluate_file
     from pr2.judge.judge import JudgeConfig, LLMJudge
 
-    questions = sample_questions("test")[: args.questions]
-    records = [q.to_record() for q in questions]
-    responses = {q.id: [{"output": f"{q.narrative[:200]} (a response to {q.id})"}] for q in questions}
-    theirs, their_messages = benchmark_scores(Path(args.lamp_qa_repo), records, responses)
+    records, responses = _records()
+    theirs, their_messages = benchmark_scores(Path(REPO), records, responses)
     with tempfile.TemporaryDirectory() as tmp, FakeJudgeServer() as server:
         data, resp = Path(tmp) / "data.json", Path(tmp) / "responses.json"
         data.write_text(json.dumps(records))
         resp.write_text(json.dumps(responses))
         judge = LLMJudge(
-            JudgeConfig(model="judge", mode="generate", protocol="lamp-qa", lamp_qa_repo=args.lamp_qa_repo),
+            JudgeConfig(model="judge", mode="generate", protocol="lamp-qa", lamp_qa_repo=REPO),
             load_generator(GeneratorConfig(model="judge", backend="openai", base_url=server.url)),
         )
         ours = evaluate_file(data, resp, Path(tmp) / "scores.json", judge).to_record()
         our_messages = [r["messages"] for r in server.requests]
-    key = json.dumps
-    same = sum(key(m) in {key(x) for x in our_messages} for m in their_messages)
-    print(f"requests: benchmark {len(their_messages)}, pr2 {len(our_messages)}")
-    print(f"messages identical: {same}/{len(their_messages)}")
-    their_q = [q["score"] for q in theirs["per_question_scores"]]
-    our_q = [q["score"] for q in ours["per_question_scores"]]
-    print(f"per-question scores equal: {sum(a == b for a, b in zip(their_q, our_q, strict=True))}/{len(their_q)}")
-    print(f"file score: benchmark {theirs['score']:.4f}, pr2 {ours['score']:.4f}")
-    for rag in (False, True):
-        compare_baselines(Path(args.lamp_qa_repo), records, rag=rag, num_contexts=5)
+    assert len(our_messages) == len(their_messages) > 0
+    ours_set = {json.dumps(x) for x in our_messages}
+    assert all(json.dumps(m) in ours_set for m in their_messages)
+    assert [q["score"] for q in ours["per_question_scores"]] == [q["score"] for q in theirs["per_question_scores"]]
+    assert ours["score"] == theirs["score"]
 
 
-if __name__ == "__main__":
-    main()
+@pytest.mark.parametrize("rag", [False, True], ids=["no-personalization", "rag"])
+def test_the_baselines_send_the_benchmarks_requests_and_read_its_answers(rag):
+    records, _ = _records()
+    _compare_baselines(Path(REPO), records, rag=rag, num_contexts=5)
