@@ -41,9 +41,8 @@ class AgentConfig:
     inside <think> tripled SmolLM2-135M's search rate on the sample (12% to 38% of 8 trajectories)."""
     answer_prefill: str | None = None
     """Text inserted right after the answer tag opens, whether the policy opened it or the loop did (never trained
-    on, like `prefill`); None for none. "About you:" makes a small model state what it read before it advises: the
-    demo's oracle (SmolLM2-135M shown only each held-out user's evidence posts, 48 tokens) stated their facts in 0.021
-    of aspects asked plainly and in 0.090 with it (`scripts/answer_prefill_ceiling.py`)."""
+    on, like `prefill`); None for none. "About you:" asks a small model to state what it read about the user before
+    it advises (the laptop recipe's setting; docs/experiments/2026-12-02-answer-prefill.md measures it)."""
     retriever: str = "minilm"
     """How search ranks the profile: bm25, minilm, contriever, or an encoder's Hub id / path."""
     temperature: float = 0.0
