@@ -13,7 +13,7 @@ from pr2.train import load_train_config
 ROOT = Path(__file__).resolve().parents[1]
 
 runner = CliRunner()
-ROWS = ("no personalization", "RAG", "PR² untrained", "PR² trained", "oracle (evidence posts shown)")
+ROWS = ("no personalization", "RAG", "PR² untrained", "PR² trained", "base model shown the evidence posts")
 
 
 @pytest.mark.slow
@@ -38,7 +38,7 @@ def test_demo_runs_offline_with_the_shipped_adapter_and_prints_what_its_files_sa
         )  # fmt: skip
         assert line in out, line
     folders = {"no personalization": "none", "RAG": "rag", "PR² untrained": "pr2-untrained",
-               "PR² trained": "pr2-trained", "oracle (evidence posts shown)": "oracle"}  # fmt: skip
+               "PR² trained": "pr2-trained", "base model shown the evidence posts": "oracle"}  # fmt: skip
     for name, folder in folders.items():
         scores = json.loads((tmp_path / folder / "scores.json").read_text())
         assert record["rows"][name]["fact"] == scores["score"], name

@@ -126,7 +126,7 @@ def _is_run(folder: Path) -> bool:
 
 
 DEMO_NAMES = {"none": "no personalization", "rag": "RAG", "pr2-untrained": "PR² untrained",
-              "pr2-trained": "PR² trained", "oracle": "oracle (evidence posts shown)"}  # fmt: skip
+              "pr2-trained": "PR² trained", "oracle": "base model shown the evidence posts"}  # fmt: skip
 
 
 def find_runs(paths: Sequence[str | Path]) -> tuple[list[dict], list[dict]]:
