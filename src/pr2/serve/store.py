@@ -233,7 +233,7 @@ class Store:
     def _scrub(self) -> None:
         """Deleted rows' bytes out of the files: SQLite overwrites them (secure_delete) in the database file, and the
         write-ahead log that still holds the old pages is checkpointed and truncated. PostgreSQL: VACUUM marks the
-        space free (its bytes stay until reused; see README)."""
+        space free (its bytes stay until reused; docs/serving.md)."""
         if self.is_sqlite:
             for _ in range(20):
                 with self.engine.connect() as conn:

@@ -44,10 +44,8 @@ class TrainConfig:
     advantage: str = "nonpersonalized"
     """`nonpersonalized` (PR²: baseline = judged reward of the reference policy's answer without the profile),
     `centered` (PR²'s r - r_np, then centred within the group: pushes worse-than-the-group episodes down even where
-    r_np is 0 for every question, as on a fact benchmark where a profile-free answer states no fact; on the laptop
-    benchmark with the evidence bonus it also pushed fact-less answers below episodes that never answered, and lost
-    to `nonpersonalized` on held-out users: README, "Two advantage estimators") or `group` (standard GRPO: baseline =
-    mean reward of the group)."""
+    r_np is 0 for every question, as on a fact benchmark where a profile-free answer states no fact; not PR²: the
+    laptop recipe uses it, docs/laptop.md) or `group` (standard GRPO: baseline = mean reward of the group)."""
     judge_model: str = "minilm"
     """Reward judge: an LLM (preset/id/path/served name) or a sentence-transformers model for `embedding`."""
     judge_mode: str = "embedding"
@@ -92,18 +90,16 @@ class TrainConfig:
     (`judged_reward`)."""
     evidence_bonus_needs_answer: bool = False
     """Pay `evidence_bonus` only to episodes that end with an answer. Without it, an episode that searches to the limit
-    and never answers keeps its bonus: under `advantage: centered` the laptop policy learned exactly that (54 of 60
-    held-out questions left unanswered; README, "Two advantage estimators"). A negative bonus (see
-    `evidence_bonus_above_chance`) stays on an unanswered episode: leaving the question unanswered is no escape
-    from it. Off in the shipped laptop run, which trained before it existed (its policy answers every question)."""
+    and never answers keeps its bonus, and a policy can learn to stop answering (seen in a laptop run:
+    docs/experiments/2026-12-03-two-advantage-estimators.md). A negative bonus (see `evidence_bonus_above_chance`)
+    stays on an unanswered episode: leaving the question unanswered is no escape from it."""
     evidence_bonus_above_chance: bool = False
     """Pay `evidence_bonus` only for evidence beyond chance: the share retrieved less the share that as many posts
     drawn at random from the profile would retrieve (their number over the profile's size). The plain bonus pays a
-    search that knows nothing: a fixed query ranks posts as good as at random, and 9 random posts hold 22% of a
-    held-out user's evidence posts, as much as the shipped policies found (README, "Chance"). Posts the question's own
-    words find (its top top_k x max_searches, where no target lies) are left out of both counts, so searching with
-    the question costs nothing; a query drawn to posts that hold no evidence can be negative. Off in the shipped
-    laptop run, which trained before it existed."""
+    search that knows nothing: a fixed query ranks posts about as well as at random (docs/experiments/
+    2026-12-03-chance.md). Posts the question's own words find (its top top_k x max_searches, where no target lies)
+    are left out of both counts, so searching with the question costs nothing; a query drawn to posts that hold no
+    evidence can be negative."""
     warm_start: bool = False
     """Rejection-sampling fine-tuning before GRPO (for models that do not follow the protocol yet)."""
     warm_start_search_proposals: list[str] | None = None
@@ -114,12 +110,12 @@ class TrainConfig:
     policy's own text (GRPO's prompt holds only the loop's prefill). Proposals name no user's facts: every question
     tries the same list. The laptop recipe's are the generated benchmark's facet names (GENERATED BENCHMARK ONLY; off
     in the paper configs): SmolLM2-135M, with the worked example that searches two of them, named none in 36
-    searches of its own, and GRPO can only reweight what the policy samples (README, "Where the searches stop")."""
+    searches of its own, and GRPO can only reweight what the policy samples (docs/experiments/2026-12-03-stage-2.md)."""
     warm_start_propose_each_search: bool = False
     """Propose every search of a sample, not only its first: search j of sample k of the i-th question opens with
     words[(i + k x agent.max_searches + j) mod len(words)], so a sample searches different words (the turn after each
     search's results opens with the thought and the search begun, trained on like the first). Proposing the first
-    alone taught one word, repeated in every search (README, "Proposed first searches"). Needs
+    alone taught one word, repeated in every search (docs/experiments/2026-12-03-stage-2.md). Needs
     warm_start_search_proposals."""
     warm_start_questions: int | None = None
     """Sample the warm start on the first N training questions only (None: all of them); GRPO uses them all."""
