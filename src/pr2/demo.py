@@ -153,6 +153,21 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def results_table(shipped: Path | None = None) -> str:
+    """The shipped held-out table with its ablation rows (`pr2 heldout` rows added by scripts/ship_laptop.py), as
+    README.md and docs/laptop.md show it: every number from the shipped file."""
+    record = json.loads((shipped or ASSETS / "heldout.json").read_text(encoding="utf-8"))
+    lines = [TABLE_HEAD]
+    for name, row in [*record["rows"].items(), *record.get("ablations", {}).items()]:
+        lines.append(
+            table_line(
+                name, row["fact"], row["fact_interval"], row["proxy"], row["evidence_retrieved"], row.get("summary"),
+                row["ended_by_length"],
+            )
+        )  # fmt: skip
+    return "\n".join(lines)
+
+
 def _shown(trajectories, questions, fact_report):
     """A trajectory that searched at least twice and answered, preferring one whose answer states a fact."""
     scored = {row["id"]: row["score"] or 0 for row in fact_report.per_question}
