@@ -136,3 +136,26 @@ def test_the_readme_curves_of_the_shipped_run_are_its_metrics_block_means():
     for name, (key, digits) in keys.items():
         means = [sum(m[key] for m in metrics[a - 1 : b]) / (b - a + 1) for a, b in blocks]
         assert rows[name] == [f"{v:.{digits}f}" for v in means], name
+
+
+def test_the_shipped_ablation_rows_are_recomputed_and_made_as_the_demos_rows():
+    """The README's ablation rows (`pr2 heldout`, added by scripts/ship_laptop.py --ablation): each mean and interval
+    from its 60 per-question scores, on the demo's questions and budgets; stage 2's row ran the shipped stage 2."""
+    from pr2.data.fingerprint import folder_digest
+    from pr2.demo import TRAINED_AGENT
+
+    heldout = json.loads((ASSETS / "heldout.json").read_text())
+    ablations = heldout["ablations"]
+    assert set(ablations) == {"warm start alone (no GRPO)", "stage 2 (no supplied words)"}
+    for name, row in ablations.items():
+        scores = list(row["per_question"].values())
+        assert list(row["per_question"]) == list(heldout["rows"]["PR² trained"]["per_question"]), name
+        assert abs(sum(scores) / len(scores) - row["fact"]) < 1e-9, name
+        assert list(bootstrap_interval(scores, 0.95, 2000, 0)) == row["fact_interval"], name
+        assert row["agent"]["max_turn_tokens"] == TRAINED_AGENT.max_turn_tokens == 48, name
+        assert row["agent"]["max_model_len"] == TRAINED_AGENT.max_model_len == 768, name
+        assert row["agent"]["answer_prefill"] == TRAINED_AGENT.answer_prefill, name
+        assert 0 <= row["searches_finding_evidence"] <= 1
+    stage2 = ablations["stage 2 (no supplied words)"]["policy"]
+    assert stage2["adapter_digest"] == folder_digest(ASSETS / "stage2-adapter")
+    assert "adapter" not in ablations["warm start alone (no GRPO)"]["policy"]  # a merged model, no adapter
