@@ -10,6 +10,7 @@ import dataclasses
 import functools
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,12 +21,19 @@ from pr2.agent.protocol import AgentConfig
 from pr2.errors import PR2Error
 
 ADVANTAGES = ("nonpersonalized", "centered", "group")
+RECIPES = ("paper", "laptop", "custom")
 
 
 @dataclass
 class TrainConfig:
     """Everything `pr2 train` needs; TRL's GRPOConfig fields go in `trl`."""
 
+    recipe: str = "custom"
+    """What this config claims to be. `paper`: PR² as published (the judge's reward alone, the non-personalized
+    baseline in the advantage, inserted text never trained on); every laptop-only setting (`LAPTOP_ONLY`) is refused
+    with a one-line error naming it. `laptop`: the laptop recipe for a small model on a generated benchmark, which may
+    add those devices and refuses data whose aspects name no evidence post (LaMP-QA's do not). `custom`: neither
+    claim; any setting. A declaration, not a setting: it is left out of a run's fingerprint."""
     model: str = "smollm2"
     """The policy: a preset (smollm2, qwen, gemma, llama), a Hub id or a local path."""
     start_adapter: str | None = None
@@ -304,6 +312,7 @@ def load_train_config(path: str | Path | None = None, overrides: list[str] | Non
         except PR2Error as err:
             raise PR2Error(f"{path}: {err}") from None
     apply_overrides(config, parse_set(overrides or []))
+    check_recipe(config)  # first: a paper config that gained a laptop device is told so, before any other check
     if config.advantage not in ADVANTAGES:
         raise PR2Error(f"advantage must be one of {', '.join(ADVANTAGES)}, got {config.advantage!r}")
     words = config.warm_start_search_proposals
@@ -314,3 +323,42 @@ def load_train_config(path: str | Path | None = None, overrides: list[str] | Non
     if config.warm_start_propose_each_search and not words:
         raise PR2Error("warm_start_propose_each_search needs warm_start_search_proposals (the words to propose)")
     return config
+
+
+# Devices of the laptop recipe, which PR² as published does not have: (is it on?, why a paper recipe refuses it).
+LAPTOP_ONLY: dict[str, tuple[Callable[[TrainConfig], bool], str]] = {
+    "advantage": (
+        lambda c: c.advantage != "nonpersonalized",
+        "PR²'s advantage is (r - r_np) / std, the non-personalized baseline (`nonpersonalized`)",
+    ),
+    "evidence_bonus": (lambda c: bool(c.evidence_bonus), "PR²'s reward is the judge's alone"),
+    "evidence_bonus_needs_answer": (lambda c: c.evidence_bonus_needs_answer, "it shapes the evidence bonus"),
+    "evidence_bonus_above_chance": (lambda c: c.evidence_bonus_above_chance, "it shapes the evidence bonus"),
+    "warm_start_search_proposals": (
+        lambda c: c.warm_start_search_proposals is not None,
+        "it supplies search words to the policy (a generated benchmark's facet names)",
+    ),
+    "warm_start_propose_each_search": (
+        lambda c: c.warm_start_propose_each_search,
+        "it writes the policy's searches for it in the warm start",
+    ),
+    "start_adapter": (lambda c: c.start_adapter is not None, "PR² trains from the base model"),
+    "agent.answer_prefill": (
+        lambda c: c.agent.answer_prefill is not None,
+        "it writes the start of every answer for the policy",
+    ),
+}
+
+
+def check_recipe(config: TrainConfig) -> None:
+    """A `paper` recipe refuses every laptop-only setting, in one line naming the field and why."""
+    if config.recipe not in RECIPES:
+        raise PR2Error(f"recipe must be one of {', '.join(RECIPES)}, got {config.recipe!r}")
+    if config.recipe != "paper":
+        return
+    for name, (is_on, why) in LAPTOP_ONLY.items():
+        if is_on(config):
+            raise PR2Error(
+                f"recipe: paper refuses {name} (a laptop-recipe setting: {why}); remove it, or declare recipe: "
+                "laptop or custom"
+            )

@@ -88,13 +88,15 @@ def evidence_search_share(question: Question, retrieved: Sequence[Sequence[str]]
     return sum(bool(wanted & set(ids)) for ids in retrieved) / len(retrieved) if retrieved else 0.0
 
 
-def check_evidence(questions: dict[str, Question]) -> None:
-    """evidence_bonus needs a generated benchmark: every question's aspects must name their evidence post."""
+def check_evidence(questions: dict[str, Question], needed_by: str = "evidence_bonus") -> None:
+    """A generated benchmark is needed (by the evidence bonus, or the laptop recipe): every question's aspects must
+    name their evidence post."""
     missing = [q.id for q in questions.values() if not evidence_posts(q)]
     if missing:
+        fix = "set evidence_bonus: 0" if needed_by == "evidence_bonus" else "train on a pr2 synth benchmark"
         raise PR2Error(
-            f"evidence_bonus needs questions whose aspects name their evidence post (a pr2 synth benchmark); "
-            f"question {missing[0]!r} (and {len(missing) - 1} more) has none: set evidence_bonus: 0"
+            f"{needed_by} needs questions whose aspects name their evidence post (a pr2 synth benchmark); "
+            f"question {missing[0]!r} (and {len(missing) - 1} more) has none: {fix}"
         )
 
 

@@ -24,7 +24,7 @@ from pr2.data.io import select_questions, write_json_atomic
 from pr2.errors import PR2Error
 from pr2.secrets import redact_value
 from pr2.train.advantage import centered_advantages, nonpersonalized_advantages
-from pr2.train.config import TRL_DEFAULTS, TrainConfig
+from pr2.train.config import TRL_DEFAULTS, TrainConfig, check_recipe
 from pr2.train.metrics import MetricsFile
 from pr2.train.reward import PERSONALIZED, R_NP, REWARD_WEIGHTS, reward_functions
 from pr2.train.rollout import make_rollout_func
@@ -130,6 +130,7 @@ def train_fingerprint(config: TrainConfig) -> dict:
     from pr2.agent.run import agent_fingerprint
 
     settings = asdict(config)
+    del settings["recipe"]  # a declaration checked at load, not a setting: it changes no step
     for name in _ADDED_AFTER_RUNS_EXISTED:  # at their default, a run made before the setting existed still resumes
         if settings[name] == type(config).__dataclass_fields__[name].default:
             del settings[name]
@@ -332,12 +333,17 @@ def train(
 
     from pr2.retrieval import load_retriever
 
+    check_recipe(config)  # a config built in Python, not through load_train_config, is held to its recipe too
     state = process_state(config)
     output_dir = Path(config.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     set_seed(int(config.trl_value("seed")))
     questions = select_questions(config.dataset, split=config.split, subsets=config.subsets, limit=config.limit)
     by_id = {q.id: q for q in questions}
+    if config.recipe == "laptop":
+        from pr2.train.reward import check_evidence
+
+        check_evidence(by_id, needed_by="recipe: laptop")
     args = grpo_args(config, REWARD_WEIGHTS)  # TRL's checks, before any expensive work
     if state.is_main_process:
         fp.claim(output_dir / fp.NAME, train_fingerprint(config), run_outputs(output_dir), overwrite=overwrite)
