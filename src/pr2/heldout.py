@@ -54,7 +54,7 @@ def start_model(run: Path) -> str:
     if not (folder / "config.json").exists():
         from pr2.data.io import remove_partial_folders, write_folder_atomic
         from pr2.train.config import TrainConfig
-        from pr2.train.trainer import load_policy
+        from pr2.train.policy import load_policy
 
         model, tokenizer = load_policy(TrainConfig(model=config["model"], start_adapter=config["start_adapter"]))
         remove_partial_folders(folder)  # a merge killed before is redone (this is the folder's one writer)

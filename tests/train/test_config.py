@@ -161,7 +161,8 @@ def test_a_start_adapter_is_checked_before_any_work_and_its_weights_are_part_of_
     from transformers import AutoModelForCausalLM
 
     from pr2.train.config import TrainConfig
-    from pr2.train.trainer import load_policy, train_fingerprint
+    from pr2.train.policy import load_policy
+    from pr2.train.trainer import train_fingerprint
 
     missing = TrainConfig(model=str(tiny_llama_dir), start_adapter=str(tmp_path / "nowhere"))
     with pytest.raises(PR2Error, match=r"start_adapter .*nowhere.*adapter_model\.safetensors"):
@@ -199,7 +200,7 @@ def test_bf16_follows_the_cpu_and_a_forced_emulated_bf16_is_warned(monkeypatch, 
 
     from pr2.generation import hf
     from pr2.train import TrainConfig
-    from pr2.train.trainer import policy_dtype
+    from pr2.train.policy import policy_dtype
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(hf, "cpu_has_native_bf16", lambda: False)  # an AVX2-only CPU

@@ -108,7 +108,7 @@ def run_from_start_adapter(tiny_llama_dir, tmp_path):
 
 def test_a_run_continued_from_a_start_adapter_exports_both_changes(run_from_start_adapter, tiny_llama_dir, tmp_path):
     from pr2.train.config import TrainConfig
-    from pr2.train.trainer import load_policy
+    from pr2.train.policy import load_policy
 
     ids = torch.randint(0, 1000, (2, 12))
     start, _ = load_policy(TrainConfig(model=str(tiny_llama_dir), start_adapter=str(tmp_path / "start-adapter")))

@@ -271,7 +271,7 @@ def apply_overrides(config: TrainConfig, items: dict[str, Any]) -> TrainConfig:
             setattr(config, key, coerce(key, value, ours[key]))
             continue
         if key in AUTO_FIELDS and str(value).strip().lower() == "auto":
-            config.trl[key] = "auto"  # decided where the policy loads (pr2.train.trainer.policy_dtype)
+            config.trl[key] = "auto"  # decided where the policy loads (pr2.train.policy.uses_bf16)
             continue
         trl = _grpo_hints()
         if key not in trl and key in _hints(AgentConfig):

@@ -29,7 +29,7 @@ def _trained_model(run_dir: Path):
     """The run's final policy as one full model (its start merged with the final adapter) and the base it came from."""
 
     from pr2.train.config import TrainConfig
-    from pr2.train.trainer import load_policy, merge_adapter
+    from pr2.train.policy import load_policy, merge_adapter
 
     final = run_dir / "final"
     if not (final / "adapter_config.json").exists():

@@ -26,6 +26,7 @@ from pr2.secrets import redact_value
 from pr2.train.advantage import centered_advantages, nonpersonalized_advantages
 from pr2.train.config import TRL_DEFAULTS, TrainConfig, check_recipe
 from pr2.train.metrics import MetricsFile
+from pr2.train.policy import load_policy, lora_config, uses_bf16
 from pr2.train.reward import PERSONALIZED, R_NP, REWARD_WEIGHTS, reward_functions
 from pr2.train.rollout import make_rollout_func
 
@@ -210,9 +211,7 @@ def grpo_args(config: TrainConfig, n_reward_funcs_weights: list[float]) -> GRPOC
     values = {**TRL_DEFAULTS, **config.trl, "reward_weights": n_reward_funcs_weights}
     if not torch.cuda.is_available():
         values.setdefault("use_cpu", True)
-        values["bf16"] = policy_dtype(config) == torch.bfloat16
-    elif values.get("bf16", "auto") == "auto":
-        values["bf16"] = True
+    values["bf16"] = uses_bf16(config)
     try:
         return GRPOConfig(**values)
     except (TypeError, ValueError) as err:
@@ -226,71 +225,6 @@ def process_state(config: TrainConfig):
 
     use_cpu = bool(config.trl_value("use_cpu")) or not torch.cuda.is_available()
     return PartialState(cpu=use_cpu)
-
-
-def policy_dtype(config: TrainConfig) -> torch.dtype:
-    """bf16 on GPUs; on a CPU, bf16 when the config's `bf16` (TRL's field) is true or `auto` and the CPU has native
-    bf16, else fp32 (the exact reference). With LoRA the frozen base runs in bf16 and the adapter trains in fp32."""
-    from pr2.generation.hf import cpu_has_native_bf16
-
-    if torch.cuda.is_available():
-        return torch.bfloat16
-    wanted = config.trl.get("bf16", False)
-    if wanted == "auto":
-        wanted = cpu_has_native_bf16()
-    elif wanted and not cpu_has_native_bf16():
-        # Measured 2026-12-02 on an AVX2-only CPU: one LoRA step 157 s in bf16 against 7 s in fp32
-        # (benchmarks/bf16_train_step.py): a warm start that takes minutes in fp32 takes an hour.
-        log.warning(
-            "bf16: true on a CPU without native bf16 (no AVX512-BF16 or AMX): bf16 is emulated here and a training "
-            "step runs about 20x slower than fp32; use bf16: auto (bf16 where the CPU has it, else fp32)"
-        )
-    return torch.bfloat16 if wanted else torch.float32
-
-
-def load_policy(config: TrainConfig, path: str | None = None, device=None):
-    """The policy and its tokenizer in `policy_dtype`, on `device` when given (generation before the trainer).
-    The Hub or a missing folder fails in one line, as `pr2 run` does."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from pr2.errors import first_line
-    from pr2.generation.models import resolve_model
-
-    source = path or resolve_model(config.model)
-    dtype = policy_dtype(config)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
-    except Exception as err:
-        raise PR2Error(f"cannot load model {config.model!r} ({source}): {first_line(err)}") from None
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    if path is None and config.start_adapter:  # a folder given by path (a warm start) already holds it
-        model = merge_adapter(model, config.start_adapter, "start_adapter")
-        log.info("policy starts from %s merged into its base", config.start_adapter)
-    log.info("policy %s in %s", config.model, str(dtype).removeprefix("torch."))
-    if device is not None:
-        model = model.to(device)
-    return model, tokenizer
-
-
-def merge_adapter(model, adapter: str, what: str):
-    """`model` with the LoRA in folder `adapter` merged into its weights (in the model's dtype); `what` names the
-    adapter in a one-line error."""
-    import warnings
-
-    from peft import PeftModel
-
-    from pr2.errors import first_line
-
-    if not (Path(adapter) / "adapter_config.json").is_file():
-        raise PR2Error(f"{what} {adapter!r}: no adapter_config.json there (a LoRA folder is expected)")
-    try:
-        with warnings.catch_warnings():  # peft asks transformers a deprecated question; not the user's concern
-            warnings.simplefilter("ignore", FutureWarning)
-            return PeftModel.from_pretrained(model, adapter).merge_and_unload()
-    except Exception as err:
-        raise PR2Error(f"cannot merge {what} {adapter!r}: {first_line(err)}") from None
 
 
 def compute_r_np(config: TrainConfig, questions, model, tokenizer, judge, output_dir: Path, state, base: str):
@@ -328,7 +262,6 @@ def train(
     `resume_from_checkpoint`); `overwrite` starts the folder over. `recorder` (a list) receives each step's
     trajectories; `judge` (a `Judge`) replaces the one the config names, for a reward of your own."""
     from datasets import Dataset
-    from peft import LoraConfig
     from transformers import set_seed
 
     from pr2.retrieval import load_retriever
@@ -376,15 +309,7 @@ def train(
         by_id, judge, r_np, config.evidence_bonus, targets,
         needs_answer=config.evidence_bonus_needs_answer, above_chance=config.evidence_bonus_above_chance, reach=reach,
     )  # fmt: skip
-    peft_config = None
-    if config.lora:
-        peft_config = LoraConfig(
-            r=config.lora_r,
-            lora_alpha=config.lora_alpha,
-            lora_dropout=config.lora_dropout,
-            target_modules=config.lora_target_modules,
-            task_type="CAUSAL_LM",
-        )
+    peft_config = lora_config(config)
     rollout = make_rollout_func(by_id, config.agent, retriever, tokenizer, recorder)
     from pr2.train.rollout_log import RolloutLog
 

@@ -156,11 +156,10 @@ def warm_start(config, questions, output_dir: Path, judge, state) -> Path:
     DDP), merge; the main process writes the merged model folder. Returns that folder on every process."""
     from accelerate.utils import gather_object
     from datasets import Dataset
-    from peft import LoraConfig
     from trl import SFTConfig, SFTTrainer
 
     from pr2.generation.hf import HFGenerator
-    from pr2.train.trainer import load_policy, policy_dtype
+    from pr2.train.policy import load_policy, lora_config, uses_bf16
 
     output_dir = Path(output_dir)
     if (output_dir / "config.json").exists():
@@ -231,23 +230,21 @@ def warm_start(config, questions, output_dir: Path, judge, state) -> Path:
         save_strategy="no",
         logging_steps=1,
         use_cpu=not torch.cuda.is_available(),
-        bf16=policy_dtype(config) == torch.bfloat16,  # as GRPO's: one accelerate state serves both trainers
+        bf16=uses_bf16(config),  # as GRPO's: one accelerate state serves both trainers
         max_length=None,
         seed=int(config.trl_value("seed")),
-    )
-    peft = LoraConfig(
-        r=config.lora_r, lora_alpha=config.lora_alpha, target_modules=config.lora_target_modules, task_type="CAUSAL_LM"
     )
     trainer = SFTTrainer(
         model=model.train(),
         args=args,
         train_dataset=Dataset.from_list(rows),
         processing_class=tokenizer,
-        peft_config=peft,
+        peft_config=lora_config(config),  # the run's LoRA, as GRPO's; None (lora: false) fine-tunes every weight
     )
     trainer.train()
     if state.is_main_process:
-        merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
+        trained = trainer.accelerator.unwrap_model(trainer.model)
+        merged = trained.merge_and_unload() if config.lora else trained
         summary = {"base_model": config.model, "sampled": sampled, "kept": kept}
         # only a complete model folder ever appears under the final name
         write_folder_atomic(output_dir, merged, tokenizer, json_files={"pr2-warm-start.json": summary})
