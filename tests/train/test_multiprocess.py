@@ -36,6 +36,7 @@ def train_args(out: Path, tiny_llama_dir, per_device: int) -> list[str]:
                 "agent.max_turn_tokens=12",
                 "max_completion_length=400",
                 "temperature=1e-4",  # greedy in effect (TRL divides logits by it, so 0 is refused)
+                "r_np_chunk_size=2",  # 9 questions: 5 chunks, so each of two processes makes some of r_np
                 "max_steps=2",
                 "save_steps=1",
                 "num_generations=4",
@@ -69,9 +70,13 @@ def test_two_processes_match_one_process_with_twice_the_batch(tmp_path, tiny_lla
     assert [r["step"] for r in rows_two] == [1, 2]  # one row per step: only the main process writes
     for a, b in zip(rows_one, rows_two, strict=True):
         assert {k: round(a[k], 5) for k in ROWS} == {k: round(b[k], 5) for k in ROWS}
+    # r_np was shared out (chunks 0, 2, 4 and 1, 3) and gathered: exactly the one-process values
+    log = (tmp_path / "two").with_suffix(".log").read_text()
+    assert "r_np: this process made 3 of 5 chunks" in log and "r_np: this process made 2 of 5 chunks" in log
     assert json.loads((tmp_path / "two" / "r_np.json").read_text()) == json.loads(
         (tmp_path / "one" / "r_np.json").read_text()
     )
+    assert not list((tmp_path / "two").glob("r_np.part-*"))
     assert (tmp_path / "two" / "checkpoint-2").is_dir() and (
         tmp_path / "two" / "final" / "adapter_config.json"
     ).exists()

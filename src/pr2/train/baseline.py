@@ -41,6 +41,16 @@ def _read_cache(path: Path, key: dict) -> dict[str, float]:
     return {str(k): float(v) for k, v in r_np.items()}
 
 
+def cache_key(key: dict, answer_prefill: str | None) -> dict:
+    """What an r_np cache was made with: the reference model, the judge and the answer prefill."""
+    return {**key, "answer_prefill": answer_prefill} if answer_prefill else key
+
+
+def read_cache(path: Path, key: dict) -> dict[str, float]:
+    """The r_np a cache file holds, if it was made with `key` (else none)."""
+    return _read_cache(Path(path), key)
+
+
 def nonpersonalized_rewards(
     questions: Sequence[Question],
     generator,
@@ -55,8 +65,7 @@ def nonpersonalized_rewards(
     """r_np per question, `chunk_size` questions at a time, each chunk written to `cache_path` as it is judged.
     `answer_prefill`: the agent's, so that the answer without the profile has the form of the policy's."""
     cache_path = Path(cache_path)
-    if answer_prefill:
-        key = {**key, "answer_prefill": answer_prefill}
+    key = cache_key(key, answer_prefill)
     cached = _read_cache(cache_path, key)
     config = BaselineConfig(method="none", max_tokens=max_tokens, temperature=0.0, answer_prefill=answer_prefill)
     todo = sum(q.id not in cached for q in questions)

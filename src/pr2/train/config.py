@@ -83,6 +83,10 @@ class TrainConfig:
     agent: AgentConfig = field(default_factory=AgentConfig)
     """The agent loop of every rollout (pr2.agent.AgentConfig, the same fields as `pr2 run`): `agent.max_searches`,
     `agent.max_model_len`, ... in YAML (a nested mapping) and `--set`. Its temperature, top_p and seed are TRL's."""
+    r_np_chunk_size: int = 64
+    """r_np is computed in fixed chunks of this many questions, each written as it is judged (a killed run keeps
+    them) and, under several processes, chunk i made by process i mod N; a chunk is the same batch on any process,
+    so N processes give exactly the r_np of one."""
     advantage_std_floor: float = 0.1
     """PR²'s advantage is (r - r_np) / max(std of the group, this floor). Rewards lie in [0, 1]: a group whose std is
     below the floor holds near-equal rewards, and dividing their tiny spread by it (0.40, 0.401, 0.40, 0.40 with r_np

@@ -117,6 +117,7 @@ _RUN_LENGTH_AND_LOGGING = {
 
 
 _ADDED_AFTER_RUNS_EXISTED = (
+    "r_np_chunk_size",
     "evidence_bonus_needs_answer",
     "evidence_bonus_above_chance",
     "start_adapter",
@@ -178,7 +179,8 @@ def run_outputs(output_dir: Path) -> list[Path]:
         "warm-start.tmp",
         "final",
     ]
-    return [output_dir / n for n in names] + sorted(output_dir.glob(f"{PREFIX_CHECKPOINT_DIR}-*"))
+    parts = sorted(output_dir.glob("r_np.part-*.json"))  # r_np chunks of a killed run of several processes
+    return [output_dir / n for n in names] + parts + sorted(output_dir.glob(f"{PREFIX_CHECKPOINT_DIR}-*"))
 
 
 def check_checkpoint(path: Path) -> int:
@@ -228,26 +230,43 @@ def process_state(config: TrainConfig):
 
 
 def compute_r_np(config: TrainConfig, questions, model, tokenizer, judge, output_dir: Path, state, base: str):
-    """r_np per question, computed by the main process (on the policy's device) and read from r_np.json by the
-    others once it is written."""
+    """r_np per question, on the policy's device, in fixed chunks of `r_np_chunk_size` questions: one process
+    writes r_np.json as it goes; N processes each make the chunks i with i mod N its rank (into its own part file,
+    which a killed run resumes), gather them, and the main process writes r_np.json. A chunk is the same batch on
+    any process, so the result is exactly one process's."""
+    from accelerate.utils import gather_object
+
+    from pr2.data.io import write_json_atomic
     from pr2.generation.hf import HFGenerator
-    from pr2.train.baseline import nonpersonalized_rewards
+    from pr2.train.baseline import cache_key, nonpersonalized_rewards, read_cache
 
     judged_by = judge.describe()
     key = {"model": base, "judge": f"{judged_by['model']}/{judged_by['mode']}"}
-    with state.main_process_first():  # the main process computes and writes; then the others find it cached
-        reference = HFGenerator(model.eval(), tokenizer, model_name=config.model)
-        r_np = nonpersonalized_rewards(
-            questions,
-            reference,
-            judge,
-            output_dir / "r_np.json",
-            key=key,
-            max_tokens=config.agent.max_turn_tokens,
-            answer_prefill=config.agent.answer_prefill,
-        )
+    size, rank, world = config.r_np_chunk_size, state.process_index, state.num_processes
+    whole = output_dir / "r_np.json"
+    done = read_cache(whole, cache_key(key, config.agent.answer_prefill))
+    if all(q.id in done for q in questions):
+        return {q.id: done[q.id] for q in questions}
+    chunks = [questions[i : i + size] for i in range(0, len(questions), size)]
+    mine = [q for i, chunk in enumerate(chunks) if i % world == rank for q in chunk]
+    part = whole if world == 1 else output_dir / f"r_np.part-{rank}-of-{world}.json"
+    reference = HFGenerator(model.eval(), tokenizer, model_name=config.model)
+    ours = nonpersonalized_rewards(
+        mine, reference, judge, part, key=key, max_tokens=config.agent.max_turn_tokens,
+        answer_prefill=config.agent.answer_prefill, chunk_size=size,
+    )  # fmt: skip
     model.train()
-    return r_np
+    if world == 1:
+        return ours
+    log.info("r_np: this process made %d of %d chunks (%d questions)", len(range(rank, len(chunks), world)),
+             len(chunks), len(mine))  # fmt: skip
+    r_np = {qid: value for part_r_np in gather_object([ours]) for qid, value in part_r_np.items()}
+    if state.is_main_process:
+        write_json_atomic(whole, {"key": cache_key(key, config.agent.answer_prefill), "r_np": r_np})
+        for stale in output_dir.glob("r_np.part-*.json"):
+            stale.unlink()
+    state.wait_for_everyone()
+    return {q.id: r_np[q.id] for q in questions}
 
 
 def train(
