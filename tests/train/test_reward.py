@@ -9,7 +9,13 @@ from pr2.errors import PR2Error
 from pr2.generation.base import Completion
 from pr2.judge import JudgeConfig, build_judge
 from pr2.retrieval.index import ProfileIndex
-from pr2.train.reward import PERSONALIZED, REWARD_WEIGHTS, evidence_share, evidence_targets, reward_functions
+from pr2.train.reward import evidence_share, evidence_targets, reward_columns
+
+
+def reward_functions(*args, **kwargs) -> dict:
+    """The reward columns by name."""
+    return {c.name: c.func for c in reward_columns(*args, **kwargs)}
+
 
 QUESTION = Question(
     "u1",
@@ -21,9 +27,9 @@ QUESTION = Question(
 
 
 def columns(questions, bonus: float, answers, retrieved, qid="u1"):
-    funcs = reward_functions(questions, build_judge(JudgeConfig(mode="fact")), {qid: 0.25}, bonus)
-    assert len(funcs) == len(REWARD_WEIGHTS) and REWARD_WEIGHTS[PERSONALIZED] == 1.0
-    assert all(w == 0.0 for i, w in enumerate(REWARD_WEIGHTS) if i != PERSONALIZED)  # only the first is optimised
+    cols = reward_columns(questions, build_judge(JudgeConfig(mode="fact")), {qid: 0.25}, bonus)
+    assert {c.name: c.weight for c in cols if c.weight} == {"personalized": 1.0}  # the only column optimised
+    funcs = [c.func for c in cols]
     n = len(answers)
     kwargs = {
         "prompts": [None] * n,
@@ -57,12 +63,12 @@ def test_an_episode_that_never_answers_earns_no_bonus_when_the_bonus_needs_an_an
     """The gaming the centred estimator found: search to the limit, find the evidence, never answer."""
     funcs = reward_functions({"u1": QUESTION}, build_judge(JudgeConfig(mode="fact")), {}, 0.5, needs_answer=True)
     kwargs = {"prompts": [None] * 2, "completions": [None] * 2, "question_id": ["u1"] * 2}
-    rewards = funcs[0](
+    rewards = funcs["personalized"](
         **kwargs, answer=["", "Pasta."], retrieved=[[["p1"]], [["p1"]]], ended=["search_limit", "answer"]
     )
     assert rewards == [0.0, 0.5]  # the same search: paid only where the episode answered
     unconditioned = reward_functions({"u1": QUESTION}, build_judge(JudgeConfig(mode="fact")), {}, 0.5)
-    assert unconditioned[0](
+    assert unconditioned["personalized"](
         **kwargs, answer=["", "Pasta."], retrieved=[[["p1"]], [["p1"]]], ended=["search_limit", "answer"]
     ) == [0.5, 0.5]
 
@@ -122,11 +128,14 @@ def test_attacks_earn_neither_the_bonus_nor_the_judge(hf_generator, minilm_retri
         )
         assert all(t.ended == "answer" and len(t.searches) == 3 for t in trajectories), name
         n = len(trajectories)
-        personalized = funcs[0](
+        personalized = funcs["personalized"](
             prompts=[None] * n, completions=[None] * n, answer=[t.answer for t in trajectories],
             question_id=[t.question_id for t in trajectories], retrieved=[t.retrieved_ids for t in trajectories],
         )  # fmt: skip
-        judged = funcs[4](prompts=[None] * n, completions=[None] * n)
+        judged = funcs["judged"](
+            prompts=[None] * n, completions=[None] * n, answer=[t.answer for t in trajectories],
+            question_id=[t.question_id for t in trajectories],
+        )  # fmt: skip
         bonus = (sum(personalized) - sum(judged)) / n
         assert bonus == 0.0, (name, bonus)  # the shaping term: none of it, for any of them
         assert sum(judged) == 0.0, (name, sum(judged) / n)
@@ -165,11 +174,11 @@ def test_a_search_that_knows_nothing_earns_the_bonus_only_above_chance(minilm_re
     reach = question_reach(heldout, minilm_retriever, 9)
     targets = evidence_targets(heldout, minilm_retriever, 9, reach)
     judge = build_judge(JudgeConfig(mode="fact"))
-    plain = reward_functions(by_id, judge, {}, 1.0, targets)[PERSONALIZED]
-    above = reward_functions(by_id, judge, {}, 1.0, targets, above_chance=True, reach=reach)[PERSONALIZED]
+    plain = reward_functions(by_id, judge, {}, 1.0, targets)["personalized"]
+    above = reward_functions(by_id, judge, {}, 1.0, targets, above_chance=True, reach=reach)["personalized"]
     above_if_answered = reward_functions(
         by_id, judge, {}, 1.0, targets, above_chance=True, reach=reach, needs_answer=True
-    )[PERSONALIZED]
+    )["personalized"]
 
     def shown(queries_for) -> list[list[list[str]]]:  # per user, 3 posts a search, never a post twice (as the agent)
         queries = [(q, query) for q in heldout for query in queries_for(q)]
@@ -203,3 +212,16 @@ def test_a_search_that_knows_nothing_earns_the_bonus_only_above_chance(minilm_re
         lambda q: [next(f.query for f in FACETS if f.name == a.extra["fact"]["facet"]) for a in q.rubric_aspects][:3]
     )
     assert bonus(above, facets) >= 0.4  # 0.67 (0.87 plain)
+
+
+def test_the_judged_column_does_not_depend_on_the_order_trl_calls_the_columns():
+    """Each column asked on its own, judged column first, still gives the judge's part: nothing relies on the
+    personalized reward having been computed before it."""
+    funcs = reward_functions({"u1": QUESTION}, build_judge(JudgeConfig(mode="fact")), {}, 0.5)
+    kwargs = {"prompts": [None] * 2, "completions": [None] * 2, "question_id": ["u1"] * 2,
+              "answer": ["Cook a halal stew.", "Pasta."], "retrieved": [[["p1"]], [["p2"]]], "ended": ["answer"] * 2}  # fmt: skip
+    assert funcs["judged"](**kwargs) == [1.0, 0.0]
+    assert funcs["personalized"](**kwargs) == [1.5, 0.0]
+    other = {**kwargs, "answer": ["Pasta.", "Cook a halal stew."]}
+    assert funcs["judged"](**other) == [0.0, 1.0]  # a new batch is judged anew, not read from the last
+    assert funcs["judged"](**other) == [0.0, 1.0]  # and asked twice, the same

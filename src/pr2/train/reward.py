@@ -7,6 +7,7 @@ gets them together. A trajectory without an answer scores 0.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from pr2.data.schema import Question
 from pr2.errors import PR2Error
@@ -29,9 +30,22 @@ def answer_rewards(questions: Sequence[Question], answers: Sequence[str], judge:
     return [0.0 if span is None else float(question_score(scores[span[0] : span[1]])) for span in spans]
 
 
-# The columns TRL computes per completion (its reward functions), in order; only the first is optimised.
-PERSONALIZED, R_NP = 0, 1
-REWARD_WEIGHTS = [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+PERSONALIZED, R_NP, JUDGED = "personalized", "r_np", "judged"
+"""Names of the reward columns the step reads (the advantage, the rollout log)."""
+
+
+@dataclass(frozen=True)
+class RewardColumn:
+    """One column TRL computes per completion: a named reward function and its weight in the optimised reward."""
+
+    name: str
+    func: Callable
+    weight: float = 0.0
+
+
+def column(columns: Sequence[RewardColumn], name: str) -> int:
+    """The position of a named column in TRL's reward matrix (the order `columns` gave TRL)."""
+    return next(i for i, c in enumerate(columns) if c.name == name)
 
 
 def evidence_posts(question: Question) -> set[str]:
@@ -100,7 +114,7 @@ def check_evidence(questions: dict[str, Question], needed_by: str = "evidence_bo
         )
 
 
-def reward_functions(
+def reward_columns(
     questions: dict[str, Question],
     judge: Judge,
     r_np: dict[str, float],
@@ -111,7 +125,7 @@ def reward_functions(
     above_chance: bool = False,
     reach: dict[str, set[str]] | None = None,
 ) -> list[Callable]:
-    """TRL's reward functions, weighted by REWARD_WEIGHTS: the personalized reward (weight 1), then columns that
+    """TRL's reward columns, by name: the personalized reward (weight 1, the only one optimised), then columns that
     only inform the step and the logs (weight 0): r_np, searches per trajectory, answer rate, the judged reward, the
     share of evidence posts retrieved, the share of searches that found one. `evidence_bonus` (generated benchmarks
     only) adds w x the share of `targets` (see `evidence_targets`; default: every evidence post) retrieved to the
@@ -121,12 +135,21 @@ def reward_functions(
     posts the question's own words find, which hold no target; default: none)."""
     if evidence_bonus:
         check_evidence(questions)
-    judged: dict[int, list[float]] = {}  # the judge's part of this step's personalized reward, for its own column
+    last: dict[tuple, list[float]] = {}  # the judge's verdicts on the latest completions, by what was judged
+
+    def judged_part(question_id, answer) -> list[float]:
+        """The judge's reward of these answers: judged once, whichever column asks first (TRL's order is not
+        relied on); only the latest batch is kept."""
+        key = (tuple(question_id), tuple(answer))
+        if key not in last:
+            last.clear()
+            last[key] = answer_rewards([questions[q] for q in question_id], answer, judge)
+        return last[key]
 
     def personalized_reward(prompts, completions, answer, question_id, retrieved=None, ended=None, **_):
-        judged[0] = answer_rewards([questions[q] for q in question_id], answer, judge)
+        judged = judged_part(question_id, answer)
         if not evidence_bonus:
-            return judged[0]
+            return judged
         shares = [
             evidence_share(questions[q], r, None if targets is None else targets[q])
             for q, r in zip(question_id, retrieved, strict=True)
@@ -140,10 +163,10 @@ def reward_functions(
             ]
         if needs_answer:
             shares = [s if e == "answer" else min(s, 0.0) for s, e in zip(shares, ended, strict=True)]
-        return [j + evidence_bonus * e for j, e in zip(judged[0], shares, strict=True)]
+        return [j + evidence_bonus * e for j, e in zip(judged, shares, strict=True)]
 
-    def judged_reward(prompts, completions, **_):
-        return judged.pop(0)
+    def judged_reward(prompts, completions, answer, question_id, **_):
+        return judged_part(question_id, answer)
 
     def r_np_baseline(prompts, completions, question_id, **_):
         return [r_np.get(q, 0.0) for q in question_id]
@@ -161,6 +184,11 @@ def reward_functions(
         return [evidence_search_share(questions[q], r) for q, r in zip(question_id, retrieved, strict=True)]
 
     return [
-        personalized_reward, r_np_baseline, searches_per_trajectory, answer_rate, judged_reward, evidence_retrieved,
-        searches_finding_evidence,
-    ]  # fmt: skip
+        RewardColumn(PERSONALIZED, personalized_reward, weight=1.0),
+        RewardColumn(R_NP, r_np_baseline),
+        RewardColumn("searches", searches_per_trajectory),
+        RewardColumn("answer_rate", answer_rate),
+        RewardColumn(JUDGED, judged_reward),
+        RewardColumn("evidence_retrieved", evidence_retrieved),
+        RewardColumn("searches_finding_evidence", searches_finding_evidence),
+    ]

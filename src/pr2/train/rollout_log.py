@@ -11,14 +11,13 @@ import json
 from pathlib import Path
 
 from pr2.data.io import JsonlWriter, read_jsonl, write_text_atomic
-from pr2.train.reward import PERSONALIZED, R_NP
-
-JUDGED = 4  # the judged_reward column of reward_functions
+from pr2.train.reward import JUDGED, PERSONALIZED, R_NP, column
 
 
 class RolloutLog:
-    def __init__(self, path: Path, questions: dict, every: int, groups: int, resumed_at: int = 0) -> None:
+    def __init__(self, path: Path, questions: dict, every: int, groups: int, columns, resumed_at: int = 0) -> None:
         self.path, self.questions, self.every, self.groups = Path(path), questions, every, groups
+        self.index = {name: column(columns, name) for name in (PERSONALIZED, R_NP, JUDGED)}
         if self.path.exists():  # steps a killed run logged past its last checkpoint are redone: drop them
             kept = [r for r in read_jsonl(self.path, skip_damaged=True) if int(r.get("step", 0)) <= resumed_at]
             write_text_atomic(self.path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept))
@@ -39,7 +38,8 @@ class RolloutLog:
                         "segments": [{"kind": s["kind"], "text": s["text"]} for s in row["segments"]],
                         "searches": row["searches"], "retrieved_ids": row["retrieved_ids"], "answer": row["answer"],
                         "ended": row["ended"], "retrieved": [],
-                        "reward": columns[i][PERSONALIZED], "r_np": columns[i][R_NP], "judged": columns[i][JUDGED],
+                        "reward": columns[i][self.index[PERSONALIZED]], "r_np": columns[i][self.index[R_NP]],
+                        "judged": columns[i][self.index[JUDGED]],
                         "advantage": advantages[i],
                     })  # fmt: skip
                 writer.write(

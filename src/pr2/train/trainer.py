@@ -27,7 +27,7 @@ from pr2.train.advantage import centered_advantages, nonpersonalized_advantages
 from pr2.train.config import TRL_DEFAULTS, TrainConfig, check_recipe
 from pr2.train.metrics import MetricsFile
 from pr2.train.policy import load_policy, lora_config, uses_bf16
-from pr2.train.reward import PERSONALIZED, R_NP, REWARD_WEIGHTS, reward_functions
+from pr2.train.reward import PERSONALIZED, R_NP, column, reward_columns
 from pr2.train.rollout import make_rollout_func
 
 log = logging.getLogger(__name__)
@@ -39,10 +39,13 @@ class PR2GRPOTrainer(GRPOTrainer):
     reward column of weight 0; (4) advantage: (r - r_np) / max(std of the group, floor) for `nonpersonalized`, TRL's
     own group advantage for `group`. Times and r - r_np go to TRL's logs (and so to metrics.jsonl)."""
 
-    def __init__(self, *args, pr2_advantage: str, pr2_std_floor: float, pr2_rollout_log=None, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self, *args, pr2_advantage: str, pr2_std_floor: float, pr2_columns, pr2_rollout_log=None, **kwargs
+    ) -> None:
+        super().__init__(*args, reward_funcs=[c.func for c in pr2_columns], **kwargs)
         self.pr2_advantage, self.pr2_std_floor = pr2_advantage, pr2_std_floor
         self.pr2_rollout_log = pr2_rollout_log
+        self.pr2_r, self.pr2_r_np = column(pr2_columns, PERSONALIZED), column(pr2_columns, R_NP)
 
     def _log(self, key: str, value: float) -> None:
         self._metrics["train" if self.model.training else "eval"][key].append(value)
@@ -62,7 +65,7 @@ class PR2GRPOTrainer(GRPOTrainer):
 
     def _generate_and_score_completions(self, inputs):  # (4)
         output = super()._generate_and_score_completions(inputs)
-        r, r_np = self._pr2_columns[:, PERSONALIZED], self._pr2_columns[:, R_NP]
+        r, r_np = self._pr2_columns[:, self.pr2_r], self._pr2_columns[:, self.pr2_r_np]
         self._log("pr2/r_minus_r_np", (r - r_np).mean().item())
         estimator = {"nonpersonalized": nonpersonalized_advantages, "centered": centered_advantages}
         if self.pr2_advantage in estimator:
@@ -209,8 +212,10 @@ def latest_checkpoint(output_dir: Path) -> str | None:
     return None
 
 
-def grpo_args(config: TrainConfig, n_reward_funcs_weights: list[float]) -> GRPOConfig:
-    values = {**TRL_DEFAULTS, **config.trl, "reward_weights": n_reward_funcs_weights}
+def grpo_args(config: TrainConfig) -> GRPOConfig:
+    """TRL's GRPOConfig for this run (its own checks run here, before any expensive work); the reward weights are
+    set from the reward columns when they are built."""
+    values = {**TRL_DEFAULTS, **config.trl}
     if not torch.cuda.is_available():
         values.setdefault("use_cpu", True)
     values["bf16"] = uses_bf16(config)
@@ -296,7 +301,7 @@ def train(
         from pr2.train.reward import check_evidence
 
         check_evidence(by_id, needed_by="recipe: laptop")
-    args = grpo_args(config, REWARD_WEIGHTS)  # TRL's checks, before any expensive work
+    args = grpo_args(config)  # TRL's checks, before any expensive work
     if state.is_main_process:
         fp.claim(output_dir / fp.NAME, train_fingerprint(config), run_outputs(output_dir), overwrite=overwrite)
         write_json_atomic(output_dir / "pr2-train-config.json", redact_value(asdict(config)))
@@ -324,10 +329,11 @@ def train(
         from pr2.train.reward import bonus_scope
 
         targets, reach = bonus_scope(questions, retriever, config.agent)
-    funcs = reward_functions(
+    columns = reward_columns(
         by_id, judge, r_np, config.evidence_bonus, targets,
         needs_answer=config.evidence_bonus_needs_answer, above_chance=config.evidence_bonus_above_chance, reach=reach,
     )  # fmt: skip
+    args.reward_weights = [c.weight for c in columns]  # only the personalized reward is optimised
     peft_config = lora_config(config)
     rollout = make_rollout_func(by_id, config.agent, retriever, tokenizer, recorder)
     from pr2.train.rollout_log import RolloutLog
@@ -338,6 +344,7 @@ def train(
             by_id,
             config.log_rollouts_every,
             config.log_rollout_groups,
+            columns,
             check_checkpoint(Path(resume_from_checkpoint)) if resume_from_checkpoint else 0,
         )
         if config.log_rollouts_every and state.is_main_process
@@ -345,7 +352,7 @@ def train(
     )
     trainer = PR2GRPOTrainer(
         model=model,
-        reward_funcs=funcs,
+        pr2_columns=columns,
         args=args,
         train_dataset=Dataset.from_list([{"prompt": q.id} for q in questions]),
         processing_class=tokenizer,

@@ -96,13 +96,13 @@ def _sample(
 ):
     """Trajectories of (question, sample index) pairs with their rewards, appended to `path` batch by batch so a
     killed warm start keeps what it sampled (each batch made as an uninterrupted run makes it). The reward is GRPO's
-    own personalized reward (`reward_functions`: the judge, plus `evidence_bonus` x the share of hard-to-find
+    own personalized reward (`reward_columns`: the judge, plus `evidence_bonus` x the share of hard-to-find
     evidence retrieved, shaped as `bonus_options` say: `needs_answer`, `above_chance`). `agent_for(item)` gives a
     sample its own agent settings (a proposed first search); a batch runs once per distinct setting in it.
     `later_openings(item)` gives the texts that open its turns after each search (proposed later searches)."""
     from pr2.agent.trajectory import Trajectory
     from pr2.retrieval import load_retriever
-    from pr2.train.reward import PERSONALIZED, reward_functions
+    from pr2.train.reward import PERSONALIZED, column, reward_columns
 
     retriever = load_retriever(agent.retriever)
     by_id = {q.id: q for q, _ in many}
@@ -111,8 +111,8 @@ def _sample(
         from pr2.train.reward import bonus_scope
 
         targets, reach = bonus_scope(list(by_id.values()), retriever, agent)
-    functions = reward_functions(by_id, judge, {}, evidence_bonus, targets, reach=reach, **bonus_options)
-    personalized = functions[PERSONALIZED]
+    columns = reward_columns(by_id, judge, {}, evidence_bonus, targets, reach=reach, **bonus_options)
+    personalized = columns[column(columns, PERSONALIZED)].func
 
     with JsonlWriter(path, key="key") as writer:
         done = {r["key"]: r for r in writer.records}
