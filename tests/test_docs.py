@@ -223,6 +223,17 @@ def test_no_text_speaks_in_our_internal_words():
     assert found == []
 
 
+def test_figures_name_their_machine_not_this_one():
+    """A figure read on another machine says which (cores, CPU flags): none says "this CPU"."""
+    found = [
+        f"{p.relative_to(ROOT)}: {w!r}"
+        for p in PAGES + [ROOT / "benchmarks" / "RESULTS.md"]
+        for w in ("this " + "CPU", "this 2-core " + "CPU", "this " + "machine")
+        if w.lower() in p.read_text(encoding="utf-8").lower()
+    ]
+    assert found == []
+
+
 def test_the_site_builds_strictly(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
