@@ -227,7 +227,7 @@ def test_figures_name_their_machine_not_this_one():
     """A figure read on another machine says which (cores, CPU flags): none says "this CPU"."""
     found = [
         f"{p.relative_to(ROOT)}: {w!r}"
-        for p in PAGES + [ROOT / "benchmarks" / "RESULTS.md"]
+        for p in [*PAGES, ROOT / "benchmarks" / "RESULTS.md"]
         for w in ("this " + "CPU", "this 2-core " + "CPU", "this " + "machine")
         if w.lower() in p.read_text(encoding="utf-8").lower()
     ]

@@ -303,7 +303,16 @@ def report(
     output: str = _opt("report", "output", "Output prefix: writes OUTPUT.md and OUTPUT.png."),
 ) -> None:
     """Markdown table + bar chart of scores files; `pr2 report train RUN_DIR` plots a training run, and
-    `pr2 report train RUN_A RUN_B ... --output PREFIX` compares runs (curves on the same axes, block means)."""
+    `pr2 report train RUN_A RUN_B ... --output PREFIX` compares runs (curves on the same axes, block means);
+    `pr2 report agreement A.json B.json` compares two judgements of the same responses aspect by aspect."""
+    if paths[0] == "agreement":
+        from pr2.judge.agreement import agreement
+
+        if len(paths) != 3:
+            raise PR2Error("usage: pr2 report agreement SCORES_A.json SCORES_B.json")
+        for line in agreement(paths[1], paths[2]).lines():
+            typer.echo(line)
+        return
     if paths[0] == "train":
         from pr2.report.train_plots import compare_training, plot_training
 
