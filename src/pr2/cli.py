@@ -193,6 +193,8 @@ def _judge_options(
     tensor_parallel_size: int = 1,
     download_dir: str | None = None,
     concurrency: int = _CONCURRENCY,
+    retry_cap: int | None = None,
+    max_new_tokens: int | None = None,
 ):
     from pr2.judge import JudgeConfig, build_judge
 
@@ -206,6 +208,8 @@ def _judge_options(
         prompt_file=judge_prompt,
         max_length=truncate_response,
         cache_path=cache,
+        **({"retry_cap": retry_cap} if retry_cap is not None else {}),
+        max_tokens=max_new_tokens,
     )
     return build_judge(
         config,
@@ -255,6 +259,12 @@ def evaluate(
         None, "truncate-response", "Cut each response to this many judge tokens first (not the benchmark's)."
     ),
     cache: str | None = _opt(None, "cache", "Judgement cache (JSONL; default: SCORE_ADDR.judge-cache.jsonl)."),
+    retry_cap: int | None = _opt(
+        None, "retry-cap", "generate: retry rounds before an unreadable pair scores 0 (the benchmark's: 100)."
+    ),
+    max_new_tokens: int | None = _opt(
+        None, "max-new-tokens", "generate: tokens the judge may write (the protocol's: lamp-qa 4096, pr2 256)."
+    ),
     max_concurrency: int = _opt(
         _CONCURRENCY, "max-concurrency", "Requests in flight at once to a judge server (openai)."
     ),
@@ -289,6 +299,8 @@ def evaluate(
         tensor_parallel_size=tensor_parallel_size,
         download_dir=cache_dir,
         concurrency=max_concurrency,
+        retry_cap=retry_cap,
+        max_new_tokens=max_new_tokens,
     )
     report = evaluate_file(inputs_addr, response_addr, score_addr, judge, allow_missing=allow_missing)
     for line in summary_lines(report):

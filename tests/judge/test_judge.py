@@ -58,6 +58,20 @@ def test_default_retry_cap_is_the_benchmarks():
     assert JudgeConfig().retry_cap == 100
 
 
+def test_a_smaller_generate_budget_is_on_record_and_never_reuses_the_full_budgets_verdicts(tmp_path):
+    """A pair that failed within 2 retries may be read within 100: the two budgets share no cached verdict, and
+    the scores file says which budget judged it."""
+    cache = str(tmp_path / "cache.jsonl")
+    late = ScriptedJudgeModel(lambda round_, _: '{"score": 2}' if round_ == 5 else "not yet")
+    short = LLMJudge(JudgeConfig(model="x", mode="generate", retry_cap=2, max_tokens=64, cache_path=cache), late)
+    assert short.judge([PAIR])[0].failed
+    assert short.describe()["retry_cap"] == 2 and short.describe()["max_tokens"] == 64
+    full = LLMJudge(JudgeConfig(model="x", mode="generate", cache_path=cache), ScriptedJudgeModel(late.answer))
+    (j,) = full.judge([PAIR])
+    assert j.score == 2 and not j.failed and full.stats.cached == 0
+    assert "retry_cap" not in full.describe() and "max_tokens" not in full.describe()
+
+
 def test_prompt_shows_question_details_response_and_aspect():
     model = ScriptedJudgeModel(lambda *_: '{"score": 1}')
     LLMJudge(JudgeConfig(model="x", mode="generate"), model).judge([PAIR])

@@ -13,6 +13,7 @@ pair is never judged twice.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 import time
@@ -152,12 +153,25 @@ class Judge:
 
     def describe(self) -> dict:
         info = {"model": self.config.model, "mode": self.mode, "protocol": self.protocol, "proxy": self.proxy}
+        info.update(self._budget())  # a generate-mode budget other than the protocol's is on record
         if self.proxy:
             info["note"] = (
                 "PROXY: embedding similarity, not the LaMP-QA score; for the benchmark's judge run "
                 "pr2 evaluate --judge-mode generate --evaluator_llm Qwen/Qwen2.5-32B-Instruct"
             )
         return info
+
+    def _budget(self) -> dict:
+        """Generate-mode settings that differ from the protocol's (retries, tokens): they change what a hard pair
+        scores, so they go into the record and the cache key."""
+        if self.mode != "generate":
+            return {}
+        out = {}
+        if self.config.retry_cap != JudgeConfig.retry_cap:
+            out["retry_cap"] = self.config.retry_cap
+        if self.config.max_tokens is not None:
+            out["max_tokens"] = self.config.max_tokens
+        return out
 
     def input_text(self, pair: Pair) -> str:
         raise NotImplementedError
@@ -168,7 +182,10 @@ class Judge:
     def judge(self, pairs: Sequence[Pair]) -> list[Judgement]:
         pairs = [self._truncate(p) for p in pairs]
         texts = [self.input_text(p) for p in pairs]
-        keys = [_key(self.mode, self.protocol or "", self.config.model, t) for t in texts]
+        budget = json.dumps(self._budget(), sort_keys=True) if self._budget() else None
+        keys = [
+            _key(self.mode, self.protocol or "", self.config.model, *([budget] if budget else []), t) for t in texts
+        ]
         results: list[Judgement | None] = []
         todo: dict[str, int] = {}
         for i, key in enumerate(keys):
