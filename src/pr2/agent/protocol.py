@@ -28,17 +28,15 @@ class AgentConfig:
     """Items already shown in this episode are not shown again."""
     force_answer: bool = True
     """When the model is told to answer now (its last search, or the length budget), the inserted text ends by
-    opening the answer tag, so the next turn is the answer. SmolLM2-135M otherwise rambled after its last search:
-    0 of 9 searching episodes answered on a 3-question task; large models answer either way."""
+    opening the answer tag, so the next turn is the answer (small models otherwise ramble past their last search)."""
     answer_on_stop: bool = False
     """When the model ends its turn with neither a search nor an answer, tell it (once) to answer now, as at the
-    search limit, instead of ending the episode without an answer. SmolLM2-135M ended 19 of 32 sampled episodes
-    that way on `pr2 synth` questions, most of them after reading posts; large models rarely do."""
+    search limit, instead of ending the episode without an answer (small models often stop after reading posts)."""
     example_turn: bool = True
     """Show one worked example episode before the question (small models need it; large ones do not)."""
     prefill: str | None = "<think>"
-    """Text the assistant turn starts with (part of the prompt, never trained on); None for none. Starting
-    inside <think> tripled SmolLM2-135M's search rate on the sample (12% to 38% of 8 trajectories)."""
+    """Text the assistant turn starts with (part of the prompt, never trained on); None for none. Starting inside
+    <think> makes the policy reason before it acts."""
     answer_prefill: str | None = None
     """Text inserted right after the answer tag opens, whether the policy opened it or the loop did (never trained
     on, like `prefill`); None for none. "About you:" asks a small model to state what it read about the user before

@@ -96,10 +96,9 @@ class TrainConfig:
     """GENERATED BENCHMARKS ONLY (`pr2 synth`, whose aspects name their evidence post): a shaping term added to the
     judged reward, this weight x the share of the question's evidence posts that the episode's searches retrieved.
     It pays for finding what the user wrote about each facet, which only a search for that facet does: echoing the
-    question, copying on-theme posts or listing values earns none of it (tests/train/test_reward.py). A 0/2 fact
-    judge that a 135M policy rarely satisfies gave GRPO no signal; this one is there from the first step. Off (0)
-    in the paper configs, and an error on data without evidence posts. Runs report the judged reward apart
-    (`judged_reward`)."""
+    question, copying on-theme posts or listing values earns none of it (tests/train/test_reward.py). It gives a
+    small policy a signal before its answers earn the judge's. Laptop recipe only (refused by `recipe: paper`), and
+    an error on data without evidence posts. Runs report the judged reward apart (`judged_reward`)."""
     evidence_bonus_needs_answer: bool = False
     """Pay `evidence_bonus` only to episodes that end with an answer. Without it, an episode that searches to the limit
     and never answers keeps its bonus, and a policy can learn to stop answering (seen in a laptop run:
@@ -120,15 +119,14 @@ class TrainConfig:
     should check their WORD.</think>" and a search begun with WORD, which the policy closes or extends and then goes
     on from on its own; the selection keeps what the reward favours, and the fine-tuning trains on the opening as the
     policy's own text (GRPO's prompt holds only the loop's prefill). Proposals name no user's facts: every question
-    tries the same list. The laptop recipe's are the generated benchmark's facet names (GENERATED BENCHMARK ONLY; off
-    in the paper configs): SmolLM2-135M, with the worked example that searches two of them, named none in 36
-    searches of its own, and GRPO can only reweight what the policy samples (docs/experiments/2026-12-03-stage-2.md)."""
+    tries the same list. Words supplied this way are supervision, not something the policy found: the laptop
+    recipe's are the generated benchmark's facet names (laptop recipe only; refused by `recipe: paper`). For a policy
+    that never samples such searches itself, which GRPO alone could not then reweight (docs/laptop.md)."""
     warm_start_propose_each_search: bool = False
     """Propose every search of a sample, not only its first: search j of sample k of the i-th question opens with
     words[(i + k x agent.max_searches + j) mod len(words)], so a sample searches different words (the turn after each
-    search's results opens with the thought and the search begun, trained on like the first). Proposing the first
-    alone taught one word, repeated in every search (docs/experiments/2026-12-03-stage-2.md). Needs
-    warm_start_search_proposals."""
+    search's results opens with the thought and the search begun, trained on like the first), where proposing the
+    first alone can teach one word repeated. Needs warm_start_search_proposals; laptop recipe only."""
     warm_start_questions: int | None = None
     """Sample the warm start on the first N training questions only (None: all of them); GRPO uses them all."""
     warm_start_samples: int = 4
