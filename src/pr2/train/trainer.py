@@ -286,34 +286,16 @@ def train(
     `resume_from_checkpoint`); `overwrite` starts the folder over. `recorder` (a list) receives each step's
     trajectories; `judge` (a `Judge`) replaces the one the config names, for a reward of your own."""
     from datasets import Dataset
-    from transformers import set_seed
 
     from pr2.retrieval import load_retriever
+    from pr2.train.rollout_log import RolloutLog
 
     check_recipe(config)  # a config built in Python, not through load_train_config, is held to its recipe too
     state = process_state(config)
     output_dir = Path(config.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    set_seed(int(config.trl_value("seed")))
-    questions = select_questions(config.dataset, split=config.split, subsets=config.subsets, limit=config.limit)
-    by_id = {q.id: q for q in questions}
-    if config.recipe == "laptop":
-        from pr2.train.reward import check_evidence
-
-        check_evidence(by_id, needed_by="recipe: laptop")
-    args = grpo_args(config)  # TRL's checks, before any expensive work
-    if state.is_main_process:
-        fp.claim(output_dir / fp.NAME, train_fingerprint(config), run_outputs(output_dir), overwrite=overwrite)
-        write_json_atomic(output_dir / "pr2-train-config.json", redact_value(asdict(config)))
-    state.wait_for_everyone()
-    if resume_from_checkpoint:
-        check_checkpoint(Path(resume_from_checkpoint))
-    else:
-        resume_from_checkpoint = latest_checkpoint(output_dir)
-        if resume_from_checkpoint:
-            log.info("resuming from %s (the latest complete checkpoint)", resume_from_checkpoint)
-    if judge is None:
-        judge = build_judge_for(config, output_dir)
+    questions, args = _questions_and_args(config)
+    resume_from_checkpoint = _claim_run(config, output_dir, state, overwrite, resume_from_checkpoint)
+    judge = judge or build_judge_for(config, output_dir)
     start_from = None
     if config.warm_start:
         from pr2.train.warm_start import warm_start
@@ -321,49 +303,88 @@ def train(
         start_from = str(warm_start(config, questions, output_dir / "warm-start", judge, state))
     model, tokenizer = load_policy(config, start_from, device=state.device)
     retriever = load_retriever(config.agent.retriever)
-    r_np: dict[str, float] = {}
-    if config.advantage in ("nonpersonalized", "centered"):
-        r_np = compute_r_np(config, questions, model, tokenizer, judge, output_dir, state, start_from or config.model)
-    targets = reach = None
-    if config.evidence_bonus:  # generated benchmarks only: evidence the question's own words do not find
-        from pr2.train.reward import bonus_scope
-
-        targets, reach = bonus_scope(questions, retriever, config.agent)
-    columns = reward_columns(
-        by_id, judge, r_np, config.evidence_bonus, targets,
-        needs_answer=config.evidence_bonus_needs_answer, above_chance=config.evidence_bonus_above_chance, reach=reach,
-    )  # fmt: skip
+    columns = _reward(config, questions, model, tokenizer, judge, retriever, state, start_from)
     args.reward_weights = [c.weight for c in columns]  # only the personalized reward is optimised
-    peft_config = lora_config(config)
-    rollout = make_rollout_func(by_id, config.agent, retriever, tokenizer, recorder)
-    from pr2.train.rollout_log import RolloutLog
-
-    rollout_log = (
-        RolloutLog(
-            output_dir / "rollouts.jsonl",
-            by_id,
-            config.log_rollouts_every,
-            config.log_rollout_groups,
-            columns,
-            check_checkpoint(Path(resume_from_checkpoint)) if resume_from_checkpoint else 0,
-        )
-        if config.log_rollouts_every and state.is_main_process
-        else None
-    )
+    by_id = {q.id: q for q in questions}
+    rollout_log = None
+    if config.log_rollouts_every and state.is_main_process:
+        resumed_at = check_checkpoint(Path(resume_from_checkpoint)) if resume_from_checkpoint else 0
+        rollout_log = RolloutLog(
+            output_dir / "rollouts.jsonl", by_id, config.log_rollouts_every, config.log_rollout_groups, columns,
+            resumed_at,
+        )  # fmt: skip
     trainer = PR2GRPOTrainer(
         model=model,
         pr2_columns=columns,
         args=args,
         train_dataset=Dataset.from_list([{"prompt": q.id} for q in questions]),
         processing_class=tokenizer,
-        peft_config=peft_config,
+        peft_config=lora_config(config),
         callbacks=[MetricsFile(output_dir)],
-        rollout_func=rollout,
+        rollout_func=make_rollout_func(by_id, config.agent, retriever, tokenizer, recorder),
         pr2_advantage=config.advantage,
         pr2_std_floor=config.advantage_std_floor,
         pr2_rollout_log=rollout_log,
     )
     trainer.train(resume_from_checkpoint=resume_from_checkpoint)
+    adapter_dir = _save_final(trainer, tokenizer, config, output_dir, start_from, state)
+    return TrainResult(output_dir, adapter_dir, trainer.state.global_step)
+
+
+def _questions_and_args(config: TrainConfig):
+    """The training questions (the laptop recipe's must name their evidence posts) and TRL's config, checked before
+    any expensive work."""
+    from transformers import set_seed
+
+    set_seed(int(config.trl_value("seed")))
+    questions = select_questions(config.dataset, split=config.split, subsets=config.subsets, limit=config.limit)
+    if config.recipe == "laptop":
+        from pr2.train.reward import check_evidence
+
+        check_evidence({q.id: q for q in questions}, needed_by="recipe: laptop")
+    return questions, grpo_args(config)
+
+
+def _claim_run(config: TrainConfig, output_dir: Path, state, overwrite: bool, resume_from: str | None) -> str | None:
+    """Claim OUTPUT_DIR for this run (a folder made by other settings is refused, `overwrite` starts it over) and
+    say which checkpoint to resume from: the one given, else the latest complete one, else none."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    if state.is_main_process:
+        fp.claim(output_dir / fp.NAME, train_fingerprint(config), run_outputs(output_dir), overwrite=overwrite)
+        write_json_atomic(output_dir / "pr2-train-config.json", redact_value(asdict(config)))
+    state.wait_for_everyone()
+    if resume_from:
+        check_checkpoint(Path(resume_from))
+        return resume_from
+    latest = latest_checkpoint(output_dir)
+    if latest:
+        log.info("resuming from %s (the latest complete checkpoint)", latest)
+    return latest
+
+
+def _reward(config: TrainConfig, questions, model, tokenizer, judge, retriever, state, start_from):
+    """The reward columns of every step: the judge's reward (plus the laptop recipe's evidence bonus), r_np from
+    the starting policy, and the columns that only inform the logs."""
+    r_np: dict[str, float] = {}
+    if config.advantage in ("nonpersonalized", "centered"):
+        base = start_from or config.model
+        r_np = compute_r_np(config, questions, model, tokenizer, judge, Path(config.output_dir), state, base)
+    targets = reach = None
+    if config.evidence_bonus:  # generated benchmarks only: evidence the question's own words do not find
+        from pr2.train.reward import bonus_scope
+
+        targets, reach = bonus_scope(questions, retriever, config.agent)
+    return reward_columns(
+        {q.id: q for q in questions}, judge, r_np, config.evidence_bonus, targets,
+        needs_answer=config.evidence_bonus_needs_answer, above_chance=config.evidence_bonus_above_chance, reach=reach,
+    )  # fmt: skip
+
+
+def _save_final(trainer, tokenizer, config: TrainConfig, output_dir: Path, start_from: str | None, state) -> Path:
+    """OUTPUT_DIR/final: GRPO's adapter, the tokenizer, the base it applies to and the agent settings it was
+    trained with (`pr2 run --adapter` runs it as trained)."""
+    from pr2.agent.settings import save_agent_settings
+
     adapter_dir = output_dir / "final"
     trainer.save_model(str(adapter_dir))  # the main process writes; TRL/accelerate handle the others
     if state.is_main_process:
@@ -372,8 +393,6 @@ def train(
         if config.start_adapter and not start_from:  # the base is the model with it merged (export-adapter folds it)
             base["start_adapter"] = config.start_adapter
         (adapter_dir / "pr2-base-model.json").write_text(json.dumps(base))
-        from pr2.agent.settings import save_agent_settings
-
-        save_agent_settings(adapter_dir, config.agent)  # `pr2 run --adapter` runs it as it was trained
+        save_agent_settings(adapter_dir, config.agent)
     state.wait_for_everyone()
-    return TrainResult(output_dir, adapter_dir, trainer.state.global_step)
+    return adapter_dir
