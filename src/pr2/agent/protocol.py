@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from pr2.data.schema import ProfileItem
+from pr2.generation.base import check_sampling
 
 
 @dataclass
@@ -63,6 +64,13 @@ class AgentConfig:
     info_close: str = "</information>"
     answer_open: str = "<answer>"
     answer_close: str = "</answer>"
+
+    def __post_init__(self) -> None:  # where the settings enter: the CLI, a config file, Python
+        check_sampling(
+            temperature=self.temperature, top_p=self.top_p, top_k=self.top_k, max_turn_tokens=self.max_turn_tokens,
+            max_model_len=self.max_model_len, item_tokens=self.item_tokens, batch_size=self.batch_size,
+            candidate_pool=self.candidate_pool,
+        )  # fmt: skip
 
 
 SYSTEM_PROMPT = """\

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 from pr2.data.schema import Question
 from pr2.errors import PR2Error
-from pr2.generation.base import Generator, SamplingParams
+from pr2.generation.base import Generator, SamplingParams, check_sampling
 from pr2.retrieval import ProfileIndex, Retriever
 
 METHODS = ("none", "rag", "planpers")
@@ -53,6 +53,13 @@ class BaselineConfig:
     """lamp-qa: rounds after which an answer that is not the expected JSON is left empty."""
     num_generated_outputs: int = 1
     """lamp-qa: answers per question."""
+
+    def __post_init__(self) -> None:
+        check_sampling(
+            temperature=self.temperature, top_k=self.top_k, max_tokens=self.max_tokens, item_tokens=self.item_tokens,
+            batch_size=self.batch_size, num_contexts=self.num_contexts,
+            num_generated_outputs=self.num_generated_outputs,
+        )  # fmt: skip
 
 
 @dataclass

@@ -32,6 +32,25 @@ class SamplingParams:
     logprobs: bool = False
     """Return the log-probability of each sampled token."""
 
+    def __post_init__(self) -> None:
+        check_sampling(temperature=self.temperature, top_p=self.top_p, max_tokens=self.max_tokens, n=self.n)
+
+
+def check_sampling(**settings) -> None:
+    """Refuse, in one line naming the setting, a negative temperature, a top_p outside (0, 1], and a top_k, token
+    budget, batch size or count below 1 (None means unset and passes)."""
+    from pr2.errors import PR2Error
+
+    for name, value in settings.items():
+        if value is None:
+            continue
+        if name == "temperature" and not value >= 0:
+            raise PR2Error(f"temperature must be 0 (greedy) or more, got {value}")
+        if name == "top_p" and not 0 < value <= 1:
+            raise PR2Error(f"top_p must be in (0, 1], got {value}")
+        if name not in ("temperature", "top_p") and (isinstance(value, bool) or not value >= 1):
+            raise PR2Error(f"{name} must be at least 1, got {value}")
+
 
 @dataclass
 class Completion:

@@ -314,6 +314,7 @@ def load_train_config(path: str | Path | None = None, overrides: list[str] | Non
         except PR2Error as err:
             raise PR2Error(f"{path}: {err}") from None
     apply_overrides(config, parse_set(overrides or []))
+    config.agent = dataclasses.replace(config.agent)  # the agent loop's own checks, on the values set one by one
     check_recipe(config)  # first: a paper config that gained a laptop device is told so, before any other check
     if config.advantage not in ADVANTAGES:
         raise PR2Error(f"advantage must be one of {', '.join(ADVANTAGES)}, got {config.advantage!r}")
