@@ -148,6 +148,20 @@ BAD = [
         400,
     ),
     ("no user message", "/v1/chat/completions", {"messages": [{"role": "system", "content": "q"}], "user": "ana"}, 422),
+    (
+        "a chat part whose text is null",
+        "/v1/chat/completions",
+        {"messages": [{"role": "user", "content": [{"type": "text", "text": None}]}], "user": "ana"},
+        422,
+    ),
+    ("a seed of 2^64", "/v1/answer", {"user_id": "ana", "question": "q", "settings": {"seed": 2**64}}, 422),
+    ("a negative seed", "/v1/answer", {"user_id": "ana", "question": "q", "settings": {"seed": -1}}, 422),
+    (
+        "a chat seed of 2^64",
+        "/v1/chat/completions",
+        {"messages": [{"role": "user", "content": "q"}], "user": "ana", "seed": 2**64},
+        422,
+    ),
 ]
 
 
@@ -162,6 +176,29 @@ def test_bad_input_is_a_4xx_with_one_line(live, what, path, body, status):
     assert r.status_code == status, (what, r.text)
     message = r.json()["error"]["message"]
     assert message and "\n" not in message and "Traceback" not in message
+
+
+def test_path_and_query_values_a_database_cannot_hold_are_a_4xx_not_a_500(live):
+    """A page cursor past 2^63 and a NUL in a path segment reach the database today (PostgreSQL refuses both)."""
+    add(live, "ana", [GARDEN])
+    for method, path in (
+        ("GET", f"/v1/users/ana/posts?after={2**63}"),
+        ("GET", f"/v1/users/ana/posts?after={2**70}"),
+        ("DELETE", "/v1/users/ana/posts/abc%00def"),
+        ("DELETE", "/v1/users/an%00a"),
+        ("GET", "/v1/users/an%00a/posts"),
+    ):
+        r = httpx.request(method, live.url + path, headers=live.headers(), timeout=60)
+        assert 400 <= r.status_code < 500, (method, path, r.status_code, r.text)
+        assert "\n" not in r.json()["error"]["message"]
+
+
+def test_the_metrics_method_label_takes_a_bounded_set(live):
+    for verb in ("BREW", "WHEN", "XYZZY"):
+        httpx.request(verb, live.url + "/healthz", timeout=60)
+    metrics = httpx.get(live.url + "/metrics", timeout=60).text
+    assert 'method="BREW"' not in metrics and 'method="XYZZY"' not in metrics
+    assert 'method="OTHER"' in metrics
 
 
 def test_any_unicode_is_stored_and_returned_exactly(live):

@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 
 MAX_USER_ID = 256
 MAX_QUESTION_CHARS = 20_000
+MAX_SEED = 2**63 - 1  # a seed the database and torch both hold
+MAX_CURSOR = 2**63 - 1  # a page cursor is a row id: a signed 64-bit integer in SQLite and PostgreSQL
+HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 
 
 # --- request bodies (unknown fields are refused: a typo'd setting should not be silently ignored) ---
@@ -52,7 +55,7 @@ class AgentSettings(BaseModel):
     max_turn_tokens: int | None = Field(None, ge=1, le=1024)
     temperature: float | None = Field(None, ge=0.0, le=2.0)
     top_p: float | None = Field(None, gt=0.0, le=1.0)
-    seed: int | None = None
+    seed: int | None = Field(None, ge=0, le=MAX_SEED)
 
 
 class AnswerIn(BaseModel):
@@ -69,7 +72,7 @@ class ChatIn(BaseModel):
     user: str | None = None
     temperature: float | None = Field(None, ge=0.0, le=2.0)
     top_p: float | None = Field(None, gt=0.0, le=1.0)
-    seed: int | None = None
+    seed: int | None = Field(None, ge=0, le=MAX_SEED)
     stream: bool | None = False
 
 
@@ -163,7 +166,8 @@ def create_app(store, answerer: Answerer | None, config: ServeConfig | None = No
                 response = _error(500, "internal error (see the server log)")
         route = request.scope.get("route")
         path = getattr(route, "path", "unmatched")
-        metrics.requests.labels(path, request.method, str(response.status_code)).inc()
+        method = request.method if request.method in HTTP_METHODS else "OTHER"  # a bounded set of label values
+        metrics.requests.labels(path, method, str(response.status_code)).inc()
         metrics.latency.labels(path).observe(time.perf_counter() - began)
         return response
 
@@ -224,7 +228,7 @@ def create_app(store, answerer: Answerer | None, config: ServeConfig | None = No
     @app.get("/v1/users/{user_id}/posts")
     async def list_posts(user_id: str, request: Request, limit: int = 100, after: int = 0):
         await authorize(request, user_id)
-        if not 1 <= limit <= 1000 or after < 0:
+        if not 1 <= limit <= 1000 or not 0 <= after <= MAX_CURSOR:
             raise RequestError(422, "limit must be 1 to 1000 and after a cursor from an earlier page (≥ 0)")
         if not await run_in_threadpool(store.user_exists, user_id):
             raise RequestError(404, f"unknown user {user_id!r}")
@@ -238,6 +242,8 @@ def create_app(store, answerer: Answerer | None, config: ServeConfig | None = No
     @app.delete("/v1/users/{user_id}/posts/{post_id}")
     async def delete_post(user_id: str, post_id: str, request: Request):
         await authorize(request, user_id)
+        if len(post_id) > 200 or any(unicodedata.category(c) in ("Cc", "Cs") for c in post_id):
+            raise RequestError(422, "post id contains a control character or is too long to be one of ours")
         if not await run_in_threadpool(store.delete_post, user_id, post_id):
             raise RequestError(404, f"user {user_id!r} has no post {post_id!r}")
         return {"deleted": post_id}
@@ -349,7 +355,9 @@ def _last_user_message(messages: list[dict[str, Any]]) -> str:
         if isinstance(content, str):
             return content
         if isinstance(content, list):
-            parts = [p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"]
+            parts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") == "text"]
+            if any(not isinstance(text, str) for text in parts):
+                raise RequestError(422, "messages: a text part of the last user message has no text")
             if parts:
                 return "\n".join(parts)
         raise RequestError(422, "messages: the last user message has no text content")
