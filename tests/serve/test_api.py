@@ -249,5 +249,6 @@ def test_answer_cache_off_neither_looks_up_nor_stores(tmp_path, serve_generator,
     store = Store(f"sqlite:///{tmp_path / 'pr2.db'}")
     on = Answerer(store, serve_generator, minilm_retriever, TEST_AGENT, "m")
     off = Answerer(store, serve_generator, minilm_retriever, TEST_AGENT, "m", cache_answers=False)
-    assert on.cache_key("ana", 1, "q", TEST_AGENT) is not None
-    assert off.cache_key("ana", 1, "q", TEST_AGENT) is None
+    assert on.cache_key("ana", "e1", 1, "q", TEST_AGENT) is not None
+    assert on.cache_key("ana", "e1", 1, "q", TEST_AGENT) != on.cache_key("ana", "e2", 1, "q", TEST_AGENT)
+    assert off.cache_key("ana", "e1", 1, "q", TEST_AGENT) is None

@@ -34,11 +34,11 @@ def test_posts_are_added_listed_in_pages_and_deleted(db_url):
 def test_every_write_moves_the_users_version(db_url):
     store = Store(db_url)
     store.add_posts("ana", ["a"])
-    v1 = store.version("ana")
+    epoch, v1 = store.state("ana")
     (pid,) = store.add_posts("ana", ["b"])
-    v2 = store.version("ana")
+    v2 = store.state("ana")[1]
     store.delete_post("ana", pid)
-    assert v1 < v2 < store.version("ana")
+    assert v1 < v2 < store.state("ana")[1] and store.state("ana")[0] == epoch
 
 
 def test_embeddings_are_stored_with_their_posts(db_url, write_retriever):
@@ -76,7 +76,7 @@ def test_deleting_a_user_leaves_no_trace_in_the_sqlite_files(tmp_path, write_ret
     (embedding,) = write_retriever.embed_documents([secret]).numpy()
     store.add_posts("ana", [secret], [embedding], "minilm")
     store.add_posts("bo", [other])
-    store.cache_answer("k1", "ana", {"answer": "Because of your night shifts at Zebulon Freight, ..."})
+    store.cache_answer("k1", "ana", *store.state("ana"), {"answer": "Because of your night shifts at Zebulon Freight"})
     for _ in range(50):  # pages split and move: old copies must not survive either
         store.add_posts("ana", [f"{secret} #{_}"])
     before = b"".join(p.read_bytes() for p in sqlite_files(url))
@@ -94,7 +94,8 @@ def test_deleting_a_user_leaves_no_trace_in_the_sqlite_files(tmp_path, write_ret
 def test_deleting_a_user_removes_every_row_on_either_database(db_url):
     store = Store(db_url)
     store.add_posts("ana", ["a secret"], [np.ones(4, dtype=np.float32)], "minilm")
-    store.cache_answer("k1", "ana", {"answer": "x"})
+    store.cache_answer("k1", "ana", *store.state("ana"), {"answer": "x"})
+    assert store.cached_answer("k1") == {"answer": "x"}
     store.delete_user("ana")
     with store.engine.connect() as conn:
         for table in ("posts", "answers", "users"):
@@ -109,3 +110,15 @@ def test_a_database_that_cannot_be_opened_is_a_one_line_error(tmp_path):
     assert "hunter2" not in str(err.value) and "\n" not in str(err.value)
     with pytest.raises(PR2Error, match="cannot open database"):
         Store(f"sqlite:///{tmp_path}/missing-folder/x.db")
+
+
+def test_a_database_from_before_epochs_gains_them_on_open(db_url):
+    store = Store(db_url)
+    store.add_posts("ana", ["a"])
+    with store.engine.begin() as conn:  # as a database made before users had epochs
+        conn.exec_driver_sql("ALTER TABLE users DROP COLUMN epoch")
+    store.close()
+    reopened = Store(db_url)
+    epoch, version = reopened.state("ana")
+    assert epoch and version == 1
+    assert Store(db_url).state("ana") == (epoch, 1)  # given once, then kept

@@ -269,10 +269,10 @@ def create_app(store, answerer: Answerer | None, config: ServeConfig | None = No
                 422, f"settings.max_turn_tokens: at most {answerer.agent.max_turn_tokens} on this server"
             )
         await run_in_threadpool(answerer.check_question, question, agent)
-        version = await run_in_threadpool(store.version, user_id)
-        if version is None:
+        state = await run_in_threadpool(store.state, user_id)
+        if state is None:
             raise RequestError(404, f"unknown user {user_id!r}: add posts first")
-        key = answerer.cache_key(user_id, version, question, agent)
+        key = answerer.cache_key(user_id, *state, question, agent)
         cached = await run_in_threadpool(store.cached_answer, key) if key else None
         if cached is not None:
             result = {**cached, "cached": True, "timings": {"queue_s": 0.0, "agent_s": 0.0}}

@@ -122,11 +122,12 @@ class Answerer:
                 f"(max_model_len {config.max_model_len}) must leave room for a {config.max_turn_tokens}-token turn",
             )
 
-    def cache_key(self, user_id: str, version: int, question: str, config: AgentConfig) -> str | None:
-        """Where a greedy answer is kept; None (neither looked up nor stored) when caching is off or sampling."""
+    def cache_key(self, user_id: str, epoch: str, version: int, question: str, config: AgentConfig) -> str | None:
+        """Where a greedy answer is kept, for this user's profile at (epoch, version); None (neither looked up nor
+        stored) when caching is off or sampling."""
         if not self.cache_answers or config.temperature != 0:
             return None
-        blob = json.dumps([user_id, version, question, settings_key(config), self.identity], sort_keys=True)
+        blob = json.dumps([user_id, epoch, version, question, settings_key(config), self.identity], sort_keys=True)
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
     def _index(self, profile: Profile) -> ProfileIndex:
@@ -156,7 +157,7 @@ class Answerer:
                 continue
             with _AGENT_LOCK:
                 indexes[job.id] = self._index(profile)
-            versions[job.id] = profile.version
+            versions[job.id] = (profile.epoch, profile.version)
             questions.append(Question(job.id, job.question, "", [], []))
         config = dataclasses.replace(jobs[0].config, batch_size=max(1, len(questions)))
         trajectories = {}
@@ -184,9 +185,13 @@ class Answerer:
                 },
                 "batch_size": len(questions),
             }
-            key = self.cache_key(job.user_id, versions[job.id], job.question, job.config)
+            epoch, version = versions[job.id]
+            key = self.cache_key(job.user_id, epoch, version, job.question, job.config)
             if key is not None:
-                self.store.cache_answer(key, job.user_id, response)
+                try:  # the answer stands without its cache entry; a failed write costs only a later recompute
+                    self.store.cache_answer(key, job.user_id, epoch, version, response)
+                except Exception as err:
+                    log.warning("answer cache write failed (%s); the answer is returned uncached", type(err).__name__)
             results[i] = {**response, "timings": {"queue_s": began - job.queued_at, "agent_s": agent_seconds}}
         return results  # type: ignore[return-value]
 

@@ -54,6 +54,9 @@ users = Table(
     Column("created_at", Float, nullable=False),
     # Bumped by every change to the user's posts: a cached answer is valid only for the version it was made from.
     Column("version", Integer, nullable=False, default=0),
+    # An identity that never repeats: a user deleted and created again under the same id is another user, so
+    # whatever was derived from the old posts (cached answers) is keyed by (epoch, version) and never served again.
+    Column("epoch", String(32)),
 )
 
 posts = Table(
@@ -103,6 +106,7 @@ class Profile:
     """A user's posts in write order with their stored embeddings (rows align; None where none is stored)."""
 
     user_id: str
+    epoch: str
     version: int
     posts: list[Post]
     embeddings: list[np.ndarray | None]
@@ -149,6 +153,26 @@ class Store:
         self.engine = open_engine(url)
         metadata.create_all(self.engine)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
+        self._add_epochs()
+
+    def _add_epochs(self) -> None:
+        """A database made before users had epochs gains the column, and each user one (once)."""
+        from sqlalchemy import inspect
+
+        if "epoch" not in {c["name"] for c in inspect(self.engine).get_columns("users")}:
+            with self.engine.begin() as conn:
+                conn.exec_driver_sql("ALTER TABLE users ADD COLUMN epoch VARCHAR(32)")
+        with self.engine.begin() as conn:
+            for (user_id,) in conn.execute(select(users.c.id).where(users.c.epoch.is_(None))).all():
+                conn.execute(update(users).where(users.c.id == user_id).values(epoch=uuid.uuid4().hex))
+
+    def _insert(self, table):
+        """The dialect's INSERT, which has ON CONFLICT (SQLite and PostgreSQL both)."""
+        if self.is_sqlite:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        return dialect_insert(table)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -183,9 +207,10 @@ class Store:
         return ids
 
     def _touch_user(self, conn, user_id: str, now: float) -> None:
-        bumped = conn.execute(update(users).where(users.c.id == user_id).values(version=users.c.version + 1))
-        if bumped.rowcount == 0:
-            conn.execute(insert(users).values(id=user_id, created_at=now, version=1))
+        """Create the user (version 1, a new epoch) or move its version on, in one statement: two processes
+        writing a new user's first posts at once both succeed."""
+        new = self._insert(users).values(id=user_id, created_at=now, version=1, epoch=uuid.uuid4().hex)
+        conn.execute(new.on_conflict_do_update(index_elements=[users.c.id], set_={"version": users.c.version + 1}))
 
     def list_posts(self, user_id: str, limit: int = 100, after: int = 0) -> tuple[list[Post], int | None]:
         """A page of a user's posts in write order, and the cursor of the next page (None at the end)."""
@@ -247,15 +272,17 @@ class Store:
                 for table in ("posts", "answers", "users"):
                     conn.exec_driver_sql(f"VACUUM {table}")
 
-    def version(self, user_id: str) -> int | None:
+    def state(self, user_id: str) -> tuple[str, int] | None:
+        """The user's (epoch, version), which every cached derivation of their posts is keyed by; None: unknown."""
         with self.engine.connect() as conn:
-            return conn.execute(select(users.c.version).where(users.c.id == user_id)).scalar_one_or_none()
+            row = conn.execute(select(users.c.epoch, users.c.version).where(users.c.id == user_id)).first()
+        return None if row is None else (row.epoch, row.version)
 
     def profile(self, user_id: str) -> Profile | None:
         """Everything the agent needs of one user, read in one transaction (None for an unknown user)."""
         with self.engine.begin() as conn:
-            version = conn.execute(select(users.c.version).where(users.c.id == user_id)).scalar_one_or_none()
-            if version is None:
+            state = conn.execute(select(users.c.epoch, users.c.version).where(users.c.id == user_id)).first()
+            if state is None:
                 return None
             rows = conn.execute(
                 select(posts.c.id, posts.c.text, posts.c.created_at, posts.c.embedder, posts.c.embedding)
@@ -264,7 +291,8 @@ class Store:
             ).all()
         return Profile(
             user_id,
-            version,
+            state.epoch,
+            state.version,
             [Post(r.id, user_id, r.text, r.created_at) for r in rows],
             [None if r.embedding is None else np.frombuffer(r.embedding, dtype="<f4") for r in rows],
             [r.embedder for r in rows],
@@ -277,20 +305,18 @@ class Store:
             found = conn.execute(select(answers.c.response).where(answers.c.key == key)).scalar_one_or_none()
         return None if found is None else json.loads(found)
 
-    def cache_answer(self, key: str, user_id: str, response: dict) -> None:
-        """Keep an answer for its exact (user version, question, settings); skipped if the user is gone by now."""
+    def cache_answer(self, key: str, user_id: str, epoch: str, version: int, response: dict) -> None:
+        """Keep an answer made from the user's profile at (epoch, version), in one conditional statement: nothing is
+        written if the user is gone, was re-created, or has written or deleted a post since; a key already there
+        keeps its first answer."""
+        from sqlalchemy import literal
+
+        current = select(
+            literal(key), users.c.id, literal(json.dumps(response, ensure_ascii=False)), literal(time.time())
+        ).where(users.c.id == user_id, users.c.epoch == epoch, users.c.version == version)
+        keep = self._insert(answers).from_select(["key", "user_id", "response", "created_at"], current)
         with self.engine.begin() as conn:
-            if conn.execute(select(users.c.id).where(users.c.id == user_id)).first() is None:
-                return
-            if conn.execute(select(answers.c.key).where(answers.c.key == key)).first() is None:
-                conn.execute(
-                    insert(answers).values(
-                        key=key,
-                        user_id=user_id,
-                        response=json.dumps(response, ensure_ascii=False),
-                        created_at=time.time(),
-                    )
-                )
+            conn.execute(keep.on_conflict_do_nothing(index_elements=[answers.c.key]))
 
     # --- API keys ---
 
