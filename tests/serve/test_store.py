@@ -122,3 +122,17 @@ def test_a_database_from_before_epochs_gains_them_on_open(db_url):
     epoch, version = reopened.state("ana")
     assert epoch and version == 1
     assert Store(db_url).state("ana") == (epoch, 1)  # given once, then kept
+
+
+def test_a_database_error_names_the_statement_never_the_values_bound_to_it(db_url):
+    """What the server logs of a failed write holds none of the user's text (SQLAlchemy's hide_parameters)."""
+    from sqlalchemy import insert
+
+    from pr2.serve.store import posts
+
+    store = Store(db_url)
+    secret = "My therapist says my insomnia comes from the night shifts at Zebulon Freight"
+    (pid,) = store.add_posts("ana", [secret])
+    with pytest.raises(Exception) as err, store.engine.begin() as conn:  # the same post id twice: a unique violation
+        conn.execute(insert(posts).values(id=pid, user_id="ana", text=secret, created_at=0.0))
+    assert "INSERT INTO posts" in str(err.value) and "Zebulon" not in str(err.value)

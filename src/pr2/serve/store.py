@@ -132,11 +132,12 @@ def open_engine(url: str) -> Engine:
     if "://" not in url:
         url = f"sqlite:///{url}"
     try:
+        # hide_parameters: a database error names the statement, never the values bound to it (posts, keys)
         if url.startswith("sqlite"):
-            engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+            engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True)
             event.listen(engine, "connect", _sqlite_pragmas)
         else:
-            engine = create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=8)
+            engine = create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=8, hide_parameters=True)
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
     except (ArgumentError, NoSuchModuleError, OperationalError, ModuleNotFoundError) as err:
