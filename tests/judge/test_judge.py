@@ -276,3 +276,39 @@ def test_an_evaluation_killed_mid_way_keeps_every_finished_chunk(tmp_path):
     resumed = LLMJudge(JudgeConfig(model="x", mode="generate", flush_every=2, cache_path=cache), again)
     assert [j.score for j in resumed.judge(pairs)] == expected
     assert len(again.prompts) == 4 and resumed.stats.cached == 6
+
+
+class BatchSensitive:
+    """A judge model whose verdict depends on the batch it is in (as padding does for a real one): its score for a
+    prompt is the batch's size mod 3."""
+
+    model_name = "batch-sensitive"
+
+    def __init__(self, dies_after: int | None = None):
+        self.calls, self.dies_after = 0, dies_after
+
+    def generate(self, prompts, params):
+        self.calls += 1
+        if self.dies_after is not None and self.calls > self.dies_after:
+            raise RuntimeError("killed")
+        return [Completion(f'{{"score": {len(prompts) % 3}}}') for _ in prompts]
+
+
+def test_a_resumed_evaluation_gives_every_score_of_an_uninterrupted_one_bit_for_bit(tmp_path):
+    """Killed after two of its chunks and resumed, an evaluation of 10 pairs in chunks of 4 judges the third chunk
+    (2 pairs) as the uninterrupted run did, so every score is the same even for a judge that reads its batch."""
+    pairs = [dataclasses.replace(PAIR, response=f"response {i}") for i in range(10)]
+    expected = LLMJudge(JudgeConfig(model="x", mode="generate", flush_every=4), BatchSensitive()).judge(pairs)
+    cache = str(tmp_path / "cache.jsonl")
+    config = JudgeConfig(model="x", mode="generate", flush_every=4, cache_path=cache)
+    with pytest.raises(RuntimeError, match="killed"):
+        LLMJudge(config, BatchSensitive(dies_after=2)).judge(pairs)
+    resumed = LLMJudge(config, BatchSensitive())
+    got = resumed.judge(pairs)
+    assert [j.score for j in got] == [j.score for j in expected] == [1.0] * 8 + [2.0] * 2
+    assert resumed.stats.cached == 8
+    # a resume that also finds a chunk cut short judges that chunk whole again, keeping what it had
+    lines = (tmp_path / "cache.jsonl").read_text().splitlines()
+    (tmp_path / "cache.jsonl").write_text("\n".join(lines[:-1]) + "\n")  # the last pair's verdict lost
+    again = LLMJudge(config, BatchSensitive())
+    assert [j.score for j in again.judge(pairs)] == [j.score for j in expected]

@@ -16,7 +16,6 @@ import hashlib
 import json
 import logging
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -56,11 +55,10 @@ class JudgeConfig:
     """A prompt with {question} {details} {response} {aspect} {reason} {evidence}; default: pr2's own."""
     cache_path: str | None = None
     """JSONL file of judgements keyed by the exact judge input (resume; never judge a pair twice)."""
-    flush_every: int = 256
-    """Most pairs judged per round trip to the cache: a killed evaluation loses at most this many judgements."""
-    flush_seconds: float = 5.0
-    """Chunks are sized so that each takes about this long (the first is 16 pairs, the next follow the measured
-    rate), so a slow in-process judge reaches the cache every few seconds and a fast server still gets big chunks."""
+    flush_every: int = 64
+    """Pairs judged together, in fixed chunks by position among a call's distinct pairs, each written to the cache
+    as it is judged (a killed evaluation loses at most one chunk). A chunk is the same batch in an uninterrupted
+    run and in a resumed one (a chunk cut short is judged again whole), so resuming gives every score bit for bit."""
 
 
 TEXT_FIELDS = ("question", "details", "response", "aspect", "reason", "evidence")
@@ -132,9 +130,6 @@ class _Cache:
             self._writer.write(record)
 
 
-_FIRST_CHUNK = 16  # pairs in the first chunk of a judge call, before its rate is known
-
-
 def _key(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
@@ -203,17 +198,20 @@ class Judge:
             else:
                 results.append(None)
                 todo.setdefault(key, i)  # identical pairs in one batch are judged once
-        firsts = list(todo.values())
-        most = max(1, self.config.flush_every)
-        step, start = min(most, _FIRST_CHUNK), 0
-        while start < len(firsts):  # each chunk reaches the cache before the next is judged
-            chunk = firsts[start : start + step]
-            start += len(chunk)
-            began = time.perf_counter()
+        size = max(1, self.config.flush_every)
+        first_of: dict[str, int] = {}
+        for i, key in enumerate(keys):
+            first_of.setdefault(key, i)
+        firsts = list(first_of)  # distinct pairs in order, cached or not: the chunks do not move on a resume
+        for start in range(0, len(firsts), size):
+            chunk = [first_of[key] for key in firsts[start : start + size]]
+            if all(results[i] is not None for i in chunk):
+                continue
+            # judged whole, as in the run that was cut short: a judgement depends on its batch (padding, sampling)
             fresh = self._judge_uncached([pairs[i] for i in chunk], [texts[i] for i in chunk])
-            rate = len(chunk) / max(time.perf_counter() - began, 1e-6)
-            step = max(1, min(most, int(rate * self.config.flush_seconds)))
             for i, judgement in zip(chunk, fresh, strict=True):
+                if results[i] is not None:  # in the cache already, made in this same chunk before
+                    continue
                 self.cache.put(
                     keys[i],
                     {
