@@ -71,3 +71,27 @@ def test_dtype_auto_picks_bf16_only_where_the_cpu_has_it(monkeypatch):
     assert hf.resolve_dtype("auto", "cpu") == "fp32" and hf.resolve_dtype("auto", "cuda") == "bf16"
     with pytest.raises(PR2Error, match="unknown dtype 'fp8'"):
         hf.resolve_dtype("fp8", "cpu")
+
+
+def test_both_paths_sample_by_the_request_alone_not_the_models_generation_config(tiny_llama_dir, tmp_path):
+    """A model whose generation_config sets its own sampling (Qwen2.5-Instruct's sets repetition_penalty) changes
+    neither path: both decode by SamplingParams alone, so at temperature 0 they give the same tokens."""
+    import json
+    import shutil
+
+    from pr2.generation import GeneratorConfig, load_generator
+
+    model_dir = tmp_path / "penalised"
+    shutil.copytree(tiny_llama_dir, model_dir)
+    config_path = model_dir / "generation_config.json"
+    config = json.loads(config_path.read_text()) if config_path.exists() else {}
+    config.update(repetition_penalty=3.0, no_repeat_ngram_size=2, top_k=5, temperature=0.3, do_sample=True)
+    config_path.write_text(json.dumps(config))
+    generator = load_generator(GeneratorConfig(model=str(model_dir), backend="hf", device="cpu", dtype="fp32"))
+    tok = generator.tokenizer
+    rows = [_chat(tok, t) for t in ("Name a colour.", "What is the capital of France?")]
+    params = SamplingParams(temperature=0.0, max_tokens=24)
+    reference = generator.generate(rows, params)
+    cached = generator.generate(rows, params, turn_cache=TurnCache(), keys=["a", "b"])
+    assert [c.token_ids for c in cached] == [r.token_ids for r in reference]
+    assert any(len(set(r.token_ids)) < len(r.token_ids) for r in reference)  # the penalty was not applied

@@ -158,24 +158,35 @@ class HFGenerator:
         return out
 
     def _generate_batch(self, rows: list[list[int]], params: SamplingParams) -> list[Completion]:
+        from transformers import GenerationConfig
+
         ids, mask = self._left_pad(rows)
         sample = params.temperature > 0
-        kwargs = {
-            "do_sample": sample,
-            "max_new_tokens": params.max_tokens,
-            "num_return_sequences": params.n,
-            "pad_token_id": self.tokenizer.pad_token_id,
-            "return_dict_in_generate": True,
-            "output_logits": params.logprobs,
-        }
-        if sample:
-            kwargs.update(temperature=params.temperature, top_p=params.top_p, top_k=0)
-        else:
-            kwargs.update(temperature=None, top_p=None, top_k=None)
-        kwargs["eos_token_id"] = sorted(self.eos_ids)  # every end-of-turn id of the model, not only the first
-        if params.stop:
-            kwargs["stopping_criteria"] = stop_criteria(self.tokenizer, tuple(params.stop))
-        result = self.model.generate(input_ids=ids, attention_mask=mask, **kwargs)
+        # The request alone decides: transformers fills every setting left unset from the model's own
+        # generation_config (Qwen2.5-Instruct's sets a repetition penalty, top_k, ...), which would change this path
+        # and not the cached one (turn_cache.py), so every one is set here, to its neutral value where the request
+        # says nothing.
+        settings = {k: v for k, v in GenerationConfig()._get_default_generation_params().items() if v is not None}
+        settings.pop("max_length", None)
+        settings.update(
+            suppress_tokens=[],
+            begin_suppress_tokens=[],
+            do_sample=sample,
+            max_new_tokens=params.max_tokens,
+            num_return_sequences=params.n,
+            pad_token_id=self.tokenizer.pad_token_id,
+            eos_token_id=sorted(self.eos_ids),  # every end-of-turn id of the model, not only the first
+            return_dict_in_generate=True,
+            output_logits=params.logprobs,
+            temperature=params.temperature if sample else 1.0,
+            top_p=params.top_p if sample else 1.0,
+            top_k=0,
+        )
+        config = GenerationConfig(**settings)
+        stopping = stop_criteria(self.tokenizer, tuple(params.stop)) if params.stop else None
+        result = self.model.generate(
+            input_ids=ids, attention_mask=mask, generation_config=config, stopping_criteria=stopping
+        )
         new = result.sequences[:, ids.shape[1] :].tolist()
         logprobs = None
         if params.logprobs:
