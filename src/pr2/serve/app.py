@@ -4,15 +4,17 @@ shape OpenAI clients read)."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
+import math
 import time
 import unicodedata
 import uuid
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -99,11 +101,70 @@ def check_user_id(user_id: str) -> None:
         raise RequestError(422, "user id contains a control character or a lone surrogate")
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    kind = {401: "authentication_error", 403: "permission_error", 404: "not_found_error"}.get(
+def _error(status: int, message: str, retry_after: int | None = None) -> JSONResponse:
+    kind = {401: "authentication_error", 403: "permission_error", 404: "not_found_error", 429: "rate_limit_error"}.get(
         status, "invalid_request_error" if status < 500 else "server_error"
     )
-    return JSONResponse({"error": {"message": " ".join(message.split()), "type": kind}}, status_code=status)
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    body = {"error": {"message": " ".join(message.split()), "type": kind}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+OPEN_PATHS = frozenset({"/healthz", "/metrics", "/openapi.json"})
+"""Paths served without an API key; every other request shows its key before any of its body is read."""
+
+
+class Guard:
+    """An ASGI middleware that runs `guard(scope, receive, send, inner)` around the app."""
+
+    def __init__(self, app, guard) -> None:
+        self.app, self.guard = app, guard
+
+    async def __call__(self, scope, receive, send):
+        await self.guard(scope, receive, send, self.app)
+
+
+class BodyTooLarge(HTTPException):
+    """Raised while the body is read; an HTTPException, so that FastAPI passes it on instead of calling it a
+    parse error."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body over {limit} bytes")
+
+
+class BodyLimit:
+    """Counts the bytes of a request body as they arrive and stops at the limit (413), whatever the request says
+    of its length: a chunked body has no Content-Length, and a stated one may lie."""
+
+    def __init__(self, app, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        received = 0
+
+        async def counted():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise BodyTooLarge(self.limit)
+            return message
+
+        started = False
+
+        async def tracked_send(message):
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, tracked_send)
+        except BodyTooLarge:
+            if not started:
+                await _error(413, f"request body over {self.limit} bytes")(scope, receive, send)
 
 
 class Metrics:
@@ -135,7 +196,9 @@ def create_app(store, answerer: Answerer | None, config: ServeConfig | None = No
     config = config or ServeConfig()
     metrics = Metrics()
     batcher = (
-        Batcher(answerer.answer_batch, config.max_batch, config.batch_window, metrics.batch_size.observe)
+        Batcher(
+            answerer.answer_batch, config.max_batch, config.batch_window, metrics.batch_size.observe, config.max_queue
+        )
         if answerer is not None
         else None
     )
@@ -151,29 +214,50 @@ def create_app(store, answerer: Answerer | None, config: ServeConfig | None = No
 
     app = FastAPI(title="pr2", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.store, app.state.answerer, app.state.metrics = store, answerer, metrics
+    app.state.batcher = batcher
+    in_flight: dict[str, int] = {}  # answer requests waiting or running, per API key id
 
-    @app.middleware("http")
-    async def measure(request: Request, call_next):
+    async def guard(scope, receive, send, inner) -> None:
+        """Every request, as plain ASGI (no task group between the client and the route, so a hang-up and the
+        body limit reach the route as they happen): its key checked before its body is read, a stated length over
+        the limit refused, an unexpected error a one-line 500, and the request counted in the metrics."""
+        if scope["type"] != "http":
+            return await inner(scope, receive, send)
         began = time.perf_counter()
+        request = Request(scope)
+        status = 500
+
+        async def sending(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
         length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > config.max_body_bytes):
-            response = _error(413, f"request body over {config.max_body_bytes} bytes")
+        refused = None
+        if request.url.path not in OPEN_PATHS:
+            try:  # the key first: a client without one gets nothing read of its body
+                scope.setdefault("state", {})["key_scope"] = await key_scope(request)
+            except RequestError as err:
+                refused = _error(err.status, str(err))
+        if refused is None and length is not None and (not length.isdigit() or int(length) > config.max_body_bytes):
+            refused = _error(413, f"request body over {config.max_body_bytes} bytes")
+        if refused is not None:
+            await refused(scope, receive, sending)
         else:
             try:
-                response = await call_next(request)
+                await inner(scope, receive, sending)
             except Exception:  # never a traceback to the client; the log has it
                 log.exception("unhandled error on %s %s", request.method, request.url.path)
-                response = _error(500, "internal error (see the server log)")
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
+                await _error(500, "internal error (see the server log)")(scope, receive, sending)
+        path = getattr(scope.get("route"), "path", "unmatched")
         method = request.method if request.method in HTTP_METHODS else "OTHER"  # a bounded set of label values
-        metrics.requests.labels(path, method, str(response.status_code)).inc()
+        metrics.requests.labels(path, method, str(status)).inc()
         metrics.latency.labels(path).observe(time.perf_counter() - began)
-        return response
 
     @app.exception_handler(RequestError)
     async def _refused(_request, err: RequestError):
-        return _error(err.status, str(err))
+        return _error(err.status, str(err), err.retry_after)
 
     @app.exception_handler(PR2Error)
     async def _pr2_error(_request, err: PR2Error):
@@ -191,7 +275,7 @@ def create_app(store, answerer: Answerer | None, config: ServeConfig | None = No
     async def _http(_request, err: StarletteHTTPException):
         return _error(err.status_code, str(err.detail))
 
-    async def authorize(request: Request, user_id: str | None) -> None:
+    async def key_scope(request: Request) -> tuple[str, list[str] | None]:
         header = request.headers.get("authorization", "")
         scheme, _, key = header.partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
@@ -199,11 +283,17 @@ def create_app(store, answerer: Answerer | None, config: ServeConfig | None = No
         scope = await run_in_threadpool(store.key_scope, key.strip())
         if scope is None:
             raise RequestError(401, "invalid or revoked API key")
-        _key_id, allowed = scope
+        return scope
+
+    async def authorize(request: Request, user_id: str | None) -> str:
+        """The request's key id, once its key may act for `user_id` (checked before the body was read)."""
+        scope = getattr(request.state, "key_scope", None) or await key_scope(request)
+        key_id, allowed = scope
         if user_id is not None:
             check_user_id(user_id)
             if allowed is not None and user_id not in allowed:
                 raise RequestError(403, f"this API key may not act for user {user_id!r}")
+        return key_id
 
     # --- posts ---
 
@@ -258,9 +348,34 @@ def create_app(store, answerer: Answerer | None, config: ServeConfig | None = No
 
     # --- answers ---
 
-    async def answer(user_id: str, question: str, settings: dict) -> dict:
+    async def answer(user_id: str, question: str, settings: dict, request: Request, key_id: str) -> dict:
         if answerer is None:
             raise RequestError(503, "this server was started without a model")
+        if in_flight.get(key_id, 0) >= config.max_in_flight_per_key:
+            raise RequestError(
+                429, f"{config.max_in_flight_per_key} answer requests already in flight for this key; retry later",
+                retry_after=max(1, math.ceil(batcher.batch_seconds)),
+            )  # fmt: skip
+        in_flight[key_id] = in_flight.get(key_id, 0) + 1
+        try:
+            return await _answer(user_id, question, settings, request)
+        finally:
+            in_flight[key_id] -= 1
+            if not in_flight[key_id]:
+                del in_flight[key_id]
+
+    async def until_done_or_gone(job_result, request: Request):
+        """The job's result; if the client hangs up first, the job is cancelled (it leaves the queue unrun)."""
+        task = asyncio.ensure_future(job_result)
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=0.25)
+            if done:
+                return task.result()
+            if await request.is_disconnected():
+                task.cancel()
+                raise RequestError(499, "the client closed the connection")
+
+    async def _answer(user_id: str, question: str, settings: dict, request: Request) -> dict:
         began = time.perf_counter()
         _check_text(question, "question", MAX_QUESTION_CHARS)
         agent = dataclasses.replace(answerer.agent, **{k: v for k, v in settings.items() if v is not None})
@@ -277,27 +392,28 @@ def create_app(store, answerer: Answerer | None, config: ServeConfig | None = No
         if cached is not None:
             result = {**cached, "cached": True, "timings": {"queue_s": 0.0, "agent_s": 0.0}}
         else:
-            result = {**await batcher.submit(Job(user_id, question, agent)), "cached": False}
+            job = await until_done_or_gone(batcher.submit(Job(user_id, question, agent)), request)
+            result = {**job, "cached": False}
         metrics.answers.labels(str(result["cached"]).lower()).inc()
         result["timings"]["total_s"] = time.perf_counter() - began
         return result
 
     @app.post("/v1/answer")
     async def answer_route(body: AnswerIn, request: Request):
-        await authorize(request, body.user_id)
+        key_id = await authorize(request, body.user_id)
         settings = body.settings.model_dump() if body.settings is not None else {}
-        return await answer(body.user_id, body.question, settings)
+        return await answer(body.user_id, body.question, settings, request, key_id)
 
     @app.post("/v1/chat/completions")
     async def chat(body: ChatIn, request: Request):
         if not body.user:
             raise RequestError(400, "the request's 'user' field names whose history to answer from; it is missing")
-        await authorize(request, body.user)
+        key_id = await authorize(request, body.user)
         if body.stream:
             raise RequestError(400, "stream is not supported by pr2 serve; send stream=false")
         question = _last_user_message(body.messages)
         settings = {"temperature": body.temperature, "top_p": body.top_p, "seed": body.seed}
-        result = await answer(body.user, question, settings)
+        result = await answer(body.user, question, settings, request, key_id)
         usage = result["usage"]
         return {
             "id": f"chatcmpl-{uuid.uuid4().hex}",
@@ -344,6 +460,8 @@ def create_app(store, answerer: Answerer | None, config: ServeConfig | None = No
     async def prometheus():
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    app.add_middleware(BodyLimit, limit=config.max_body_bytes)  # counts every byte received, inside the guard
+    app.add_middleware(Guard, guard=guard)
     return app
 
 

@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import math
 import threading
 import time
 import uuid
@@ -36,9 +37,10 @@ log = logging.getLogger(__name__)
 class RequestError(PR2Error):
     """A request the server refuses, with its HTTP status; the message is one line for the client."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -54,7 +56,12 @@ class ServeConfig:
     max_posts_per_request: int = 1_000
     """Most posts one request may add."""
     max_body_bytes: int = 16 * 1024 * 1024
-    """Largest request body accepted."""
+    """Largest request body accepted, counted on the bytes received (a chunked body has no length to trust)."""
+    max_queue: int = 256
+    """Answer requests waiting or running at most; more are refused (429, with Retry-After) until it drains."""
+    max_in_flight_per_key: int = 32
+    """Answer requests one API key may have waiting or running at once (429 beyond): one client cannot fill the
+    queue for all."""
 
 
 @dataclass
@@ -71,6 +78,12 @@ _AGENT_LOCK = threading.Lock()  # the agent's retriever: its worker thread, and 
 
 def settings_key(config: AgentConfig) -> str:
     return json.dumps({k: v for k, v in dataclasses.asdict(config).items() if k != "batch_size"}, sort_keys=True)
+
+
+def batch_key(config: AgentConfig) -> str:
+    """What requests must share to run in one batch (and a cached answer to be reused): their settings, where a
+    greedy request's seed changes nothing."""
+    return settings_key(dataclasses.replace(config, seed=None) if config.temperature == 0 else config)
 
 
 class Answerer:
@@ -127,7 +140,7 @@ class Answerer:
         stored) when caching is off or sampling."""
         if not self.cache_answers or config.temperature != 0:
             return None
-        blob = json.dumps([user_id, epoch, version, question, settings_key(config), self.identity], sort_keys=True)
+        blob = json.dumps([user_id, epoch, version, question, batch_key(config), self.identity], sort_keys=True)
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
     def _index(self, profile: Profile) -> ProfileIndex:
@@ -205,11 +218,14 @@ class Batcher:
         max_batch: int,
         window: float,
         on_batch: Callable[[int], None] | None = None,
+        max_queue: int = 256,
     ) -> None:
         self.run_batch = run_batch
         self.max_batch = max_batch
         self.window = window
         self.on_batch = on_batch
+        self.max_queue = max_queue
+        self.batch_seconds = 1.0  # a running mean of a batch's time, for Retry-After
         self.queue: asyncio.Queue | None = None
         self.in_flight = 0
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="pr2-agent")
@@ -230,6 +246,14 @@ class Batcher:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def submit(self, job: Job) -> dict:
+        """The job's answer. A full queue refuses it at once (429, with the seconds it may take to drain); a caller
+        that is cancelled (its client hung up) cancels its job, which is never run if it has not started."""
+        if self.depth >= self.max_queue:
+            batches = self.depth // max(1, self.max_batch) + 1
+            raise RequestError(
+                429, f"the answer queue is full ({self.depth} waiting or running); retry later",
+                retry_after=max(1, math.ceil(batches * self.batch_seconds)),
+            )  # fmt: skip
         future = asyncio.get_running_loop().create_future()
         await self.queue.put((job, future))
         return await future
@@ -256,7 +280,7 @@ class Batcher:
             batch = await self._take()
             groups: dict[str, list] = {}
             for job, future in batch:
-                groups.setdefault(settings_key(job.config), []).append((job, future))
+                groups.setdefault(batch_key(job.config), []).append((job, future))
             self.in_flight = len(batch)
             for group in groups.values():
                 jobs = [job for job, future in group if not future.cancelled()]  # clients that hung up
@@ -264,8 +288,10 @@ class Batcher:
                     continue
                 if self.on_batch is not None:
                     self.on_batch(len(jobs))
+                began = time.perf_counter()
                 try:
                     results = await loop.run_in_executor(self._executor, self.run_batch, jobs)
+                    self.batch_seconds = 0.8 * self.batch_seconds + 0.2 * (time.perf_counter() - began)
                 except Exception as err:  # the whole batch failed: every waiting client hears why
                     log.exception("answer batch failed")
                     results = [err] * len(jobs)
