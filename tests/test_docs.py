@@ -244,3 +244,20 @@ def test_the_site_builds_strictly(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "site" / "laptop" / "index.html").is_file()
+
+
+def test_the_serving_api_reference_names_every_route_the_app_serves(tmp_path):
+    from pr2.serve.app import create_app
+    from pr2.serve.store import Store
+
+    app = create_app(Store(f"sqlite:///{tmp_path / 'pr2.db'}"), None)
+    served = {
+        f"{method} {route.path}"
+        for route in app.routes
+        if getattr(route, "include_in_schema", False) or route.path in ("/healthz", "/metrics")
+        for method in getattr(route, "methods", ()) - {"HEAD", "OPTIONS"}
+    }
+    page = (DOCS / "serving.md").read_text(encoding="utf-8")
+    table = page[page.index("## API reference") :]
+    documented = set(re.findall(r"^\| `(GET|POST|PUT|PATCH|DELETE) ([^`]+)` \|", table, flags=re.M))
+    assert {f"{m} {p}" for m, p in documented} == served
