@@ -9,6 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from tests.serve.conftest import TEST_AGENT
+
 GARDEN = "My garden is a narrow balcony facing north"
 
 
@@ -71,6 +73,36 @@ def test_openai_client_gets_personalized_answers_with_user(live):
     assert set(reply.model_extra["pr2"]["retrieved_post_ids"]) <= set(ids)
     r = post(live, "/v1/chat/completions", {"model": "pr2", "messages": [{"role": "user", "content": "Hi"}]})
     assert r.status_code == 400 and "'user'" in r.json()["error"]["message"]
+
+
+def test_openai_clients_stream_list_models_and_have_max_tokens_honoured(live):
+    """What an OpenAI client expects: `stream=True` reads server-sent chunks (the answer, then pr2's fields in the
+    last), `models.list()` names the served model, `max_tokens` bounds every turn, and a conversation's earlier
+    turns are refused in one line rather than silently dropped."""
+    from openai import BadRequestError, OpenAI, UnprocessableEntityError
+
+    ids = add(live, "ana", [GARDEN, "I bake bread on Sundays"])
+    client = OpenAI(base_url=live.url + "/v1", api_key=live.key)
+    question = [{"role": "user", "content": "What should I plant?"}]
+    whole = client.chat.completions.create(model="pr2", messages=question, user="ana", temperature=0)
+    chunks = list(
+        client.chat.completions.create(model="pr2", messages=question, user="ana", temperature=0, stream=True)
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == whole.choices[0].message.content
+    assert chunks[0].choices[0].delta.role == "assistant"
+    last = chunks[-1]
+    assert last.choices[0].finish_reason == whole.choices[0].finish_reason
+    assert set(last.model_extra["pr2"]["retrieved_post_ids"]) <= set(ids) and last.usage.completion_tokens > 0
+    assert [m.id for m in client.models.list()] == [live.app.state.answerer.model_id]
+    short = client.chat.completions.create(model="pr2", messages=question, user="ana", temperature=0, max_tokens=3)
+    assert short.usage.completion_tokens <= 3 * (TEST_AGENT.max_searches + 1)  # every turn within 3 tokens
+    with pytest.raises(UnprocessableEntityError, match="max_turn_tokens"):  # above the server's own cap
+        client.chat.completions.create(model="pr2", messages=question, user="ana", max_tokens=10_000)
+    conversation = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}, *question]
+    with pytest.raises(BadRequestError, match="not a conversation"):
+        client.chat.completions.create(model="pr2", messages=conversation, user="ana")
+    system_first = [{"role": "system", "content": "Be brief."}, *question]
+    assert client.chat.completions.create(model="pr2", messages=system_first, user="ana", temperature=0).choices
 
 
 def test_keys_are_required_limited_to_their_users_and_revocable(live):
@@ -142,10 +174,16 @@ BAD = [
         422,
     ),
     (
-        "stream",
+        "an earlier turn",
         "/v1/chat/completions",
-        {"messages": [{"role": "user", "content": "q"}], "user": "ana", "stream": True},
+        {"messages": [{"role": "user", "content": "a"}, {"role": "user", "content": "q"}], "user": "ana"},
         400,
+    ),
+    (
+        "max_tokens 0",
+        "/v1/chat/completions",
+        {"messages": [{"role": "user", "content": "q"}], "user": "ana", "max_tokens": 0},
+        422,
     ),
     ("no user message", "/v1/chat/completions", {"messages": [{"role": "system", "content": "q"}], "user": "ana"}, 422),
     (

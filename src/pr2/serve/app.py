@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 import math
 import time
@@ -16,7 +17,7 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
@@ -76,6 +77,9 @@ class ChatIn(BaseModel):
     top_p: float | None = Field(None, gt=0.0, le=1.0)
     seed: int | None = Field(None, ge=0, le=MAX_SEED)
     stream: bool | None = False
+    max_tokens: int | None = Field(None, ge=1)
+    """Honoured as the agent's per-turn budget (its answer's length included); above the server's, refused."""
+    max_completion_tokens: int | None = Field(None, ge=1)
 
 
 # --- checks that give one-line messages ---
@@ -409,31 +413,44 @@ def create_app(store, answerer: Answerer | None, config: ServeConfig | None = No
         if not body.user:
             raise RequestError(400, "the request's 'user' field names whose history to answer from; it is missing")
         key_id = await authorize(request, body.user)
-        if body.stream:
-            raise RequestError(400, "stream is not supported by pr2 serve; send stream=false")
         question = _last_user_message(body.messages)
         settings = {"temperature": body.temperature, "top_p": body.top_p, "seed": body.seed}
+        budget = body.max_completion_tokens or body.max_tokens
+        if budget is not None:  # honoured: every turn of the agent, the answer's included, stays within it
+            settings["max_turn_tokens"] = budget
         result = await answer(body.user, question, settings, request, key_id)
         usage = result["usage"]
-        return {
+        reply = {
             "id": f"chatcmpl-{uuid.uuid4().hex}",
-            "object": "chat.completion",
             "created": int(time.time()),
             "model": body.model or answerer.model_id,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": result["answer"]},
-                    "finish_reason": "stop" if result["ended"] == "answer" else "length",
-                }
-            ],
-            "usage": {
-                "prompt_tokens": usage["prompt_tokens"],
-                "completion_tokens": usage["completion_tokens"],
-                "total_tokens": usage["prompt_tokens"] + usage["completion_tokens"],
-            },
-            "pr2": {k: result[k] for k in ("searches", "retrieved_post_ids", "ended", "cached", "timings")},
         }
+        finish = "stop" if result["ended"] == "answer" else "length"
+        extra = {k: result[k] for k in ("searches", "retrieved_post_ids", "ended", "cached", "timings")}
+        totals = {
+            "prompt_tokens": usage["prompt_tokens"],
+            "completion_tokens": usage["completion_tokens"],
+            "total_tokens": usage["prompt_tokens"] + usage["completion_tokens"],
+        }
+        if body.stream:
+            return StreamingResponse(
+                _chunks(reply, result["answer"], finish, totals, extra), media_type="text/event-stream"
+            )
+        return {
+            **reply,
+            "object": "chat.completion",
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": result["answer"]}, "finish_reason": finish}
+            ],
+            "usage": totals,
+            "pr2": extra,
+        }
+
+    @app.get("/v1/models")
+    async def models(request: Request):
+        await authorize(request, None)
+        served = answerer.model_id if answerer is not None else "pr2"
+        return {"object": "list", "data": [{"id": served, "object": "model", "created": 0, "owned_by": "pr2"}]}
 
     # --- operations ---
 
@@ -465,10 +482,37 @@ def create_app(store, answerer: Answerer | None, config: ServeConfig | None = No
     return app
 
 
+STREAM_CHARS = 64
+"""Characters of the answer per server-sent event when a client asks to stream."""
+
+
+async def _chunks(reply: dict, answer: str, finish: str, usage: dict, extra: dict):
+    """The answer as OpenAI's chat.completion.chunk events: the role, the text in pieces, then a last chunk with
+    the finish reason, the usage and pr2's own fields (searches, retrieved posts), then [DONE]. pr2 answers after
+    the agent's episode ends, so the pieces arrive together; clients that read streams read them unchanged."""
+
+    def event(delta: dict, finish_reason=None, **more) -> str:
+        chunk = {**reply, "object": "chat.completion.chunk",
+                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}], **more}  # fmt: skip
+        return f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
+
+    yield event({"role": "assistant", "content": ""})
+    for start in range(0, len(answer), STREAM_CHARS):
+        yield event({"content": answer[start : start + STREAM_CHARS]})
+    yield event({}, finish, usage=usage, pr2=extra)
+    yield "data: [DONE]\n\n"
+
+
 def _last_user_message(messages: list[dict[str, Any]]) -> str:
-    for message in reversed(messages):
+    for at in range(len(messages) - 1, -1, -1):
+        message = messages[at]
         if message.get("role") != "user":
             continue
+        if any(m.get("role") in ("user", "assistant", "tool") for m in messages[:at]):
+            raise RequestError(
+                400, "pr2 answers one question from the user's history, not a conversation: send only the last user "
+                "message (earlier turns would not be used)",
+            )  # fmt: skip
         content = message.get("content")
         if isinstance(content, str):
             return content
