@@ -290,3 +290,18 @@ def test_answer_cache_off_neither_looks_up_nor_stores(tmp_path, serve_generator,
     assert on.cache_key("ana", "e1", 1, "q", TEST_AGENT) is not None
     assert on.cache_key("ana", "e1", 1, "q", TEST_AGENT) != on.cache_key("ana", "e2", 1, "q", TEST_AGENT)
     assert off.cache_key("ana", "e1", 1, "q", TEST_AGENT) is None
+
+
+def test_openapi_describes_the_error_shape_pr2_really_sends(live):
+    schema = httpx.get(live.url + "/openapi.json", timeout=30).json()
+    assert "HTTPValidationError" not in json.dumps(schema)
+    error = schema["components"]["schemas"]["Error"]
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            for status in ("401", "422"):
+                ref = operation["responses"][status]["content"]["application/json"]["schema"]["$ref"]
+                assert ref == "#/components/schemas/Error", (method, path, status)
+    refused = post(live, "/v1/answer", {"user_id": "ana", "question": 5})  # a real 422 has that shape
+    assert refused.status_code == 422
+    body = refused.json()
+    assert set(body) == set(error["required"]) and set(body["error"]) == set(error["properties"]["error"]["required"])

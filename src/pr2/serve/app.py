@@ -477,6 +477,7 @@ def create_app(store, answerer: Answerer | None, config: ServeConfig | None = No
     async def prometheus():
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    app.openapi = lambda: _openapi(app)
     app.add_middleware(BodyLimit, limit=config.max_body_bytes)  # counts every byte received, inside the guard
     app.add_middleware(Guard, guard=guard)
     return app
@@ -501,6 +502,49 @@ async def _chunks(reply: dict, answer: str, finish: str, usage: dict, extra: dic
         yield event({"content": answer[start : start + STREAM_CHARS]})
     yield event({}, finish, usage=usage, pr2=extra)
     yield "data: [DONE]\n\n"
+
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["message", "type"],
+            "properties": {"message": {"type": "string"}, "type": {"type": "string"}},
+        }
+    },
+}
+REFUSALS = {
+    "400": "malformed JSON or a request pr2 does not take",
+    "401": "no API key, or an invalid or revoked one",
+    "403": "the key may not act for this user",
+    "404": "unknown user or post",
+    "413": "a body, post or question over its limit",
+    "422": "a field of the wrong type or out of range",
+    "429": "the answer queue is full, or this key has too many answers in flight (see Retry-After)",
+}
+
+
+def _openapi(app: FastAPI) -> dict:
+    """FastAPI's schema of the routes, with the error shape pr2 really sends (`{"error": {"message", "type"}}`, the
+    one OpenAI clients read) on every refusal, in place of FastAPI's default validation-error body."""
+    if app.openapi_schema is None:
+        from fastapi.openapi.utils import get_openapi
+
+        schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for name in ("HTTPValidationError", "ValidationError"):
+            components.pop(name, None)
+        components["Error"] = ERROR_SCHEMA
+        body = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                for status, description in REFUSALS.items():
+                    responses[status] = {"description": description, "content": body}
+        app.openapi_schema = schema
+    return app.openapi_schema
 
 
 def _last_user_message(messages: list[dict[str, Any]]) -> str:
