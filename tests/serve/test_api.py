@@ -30,7 +30,11 @@ def test_posts_round_trip_and_answers_come_from_the_users_own_posts(live):
     listed = httpx.get(f"{live.url}/v1/users/ana/posts?limit=2", headers=live.headers()).json()
     assert [p["id"] for p in listed["posts"]] == ana[:2] and listed["next"] is not None
     rest = httpx.get(f"{live.url}/v1/users/ana/posts?after={listed['next']}", headers=live.headers()).json()
-    assert [p["id"] for p in rest["posts"]] == ana[2:] and rest["next"] is None
+    assert [p["id"] for p in rest["posts"]] == ana[2:] and rest["next"] is None and rest["has_more"] is False
+    # the cursor is ana's own last post id: nothing in it counts or names bo's posts; bo's id is no cursor for ana
+    assert listed["next"] == ana[1] and listed["has_more"] is True
+    wrong = httpx.get(f"{live.url}/v1/users/ana/posts?after={bo[0]}", headers=live.headers())
+    assert wrong.status_code == 422 and bo[0] not in wrong.text
 
     r = post(live, "/v1/answer", {"user_id": "ana", "question": "What should I plant?"})
     assert r.status_code == 200, r.text
@@ -222,6 +226,7 @@ def test_path_and_query_values_a_database_cannot_hold_are_a_4xx_not_a_500(live):
     for method, path in (
         ("GET", f"/v1/users/ana/posts?after={2**63}"),
         ("GET", f"/v1/users/ana/posts?after={2**70}"),
+        ("GET", "/v1/users/ana/posts?after=abc%00def"),
         ("DELETE", "/v1/users/ana/posts/abc%00def"),
         ("DELETE", "/v1/users/an%00a"),
         ("GET", "/v1/users/an%00a/posts"),

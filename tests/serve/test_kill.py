@@ -77,11 +77,14 @@ def test_sigkill_while_writing_loses_no_acknowledged_post(db_url, searching_llam
         stored = {}
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=30) as http:
             for u in range(3):
-                after = 0
-                while after is not None:
-                    page = http.get(f"/v1/users/user{u}/posts", params={"after": after, "limit": 1000}).json()
+                after = None
+                while True:
+                    params = {"limit": 1000, **({"after": after} if after else {})}
+                    page = http.get(f"/v1/users/user{u}/posts", params=params).json()
                     stored.update({p["id"]: p["text"] for p in page["posts"]})
                     after = page["next"]
+                    if not page["has_more"]:
+                        break
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(30)

@@ -16,12 +16,13 @@ def test_posts_are_added_listed_in_pages_and_deleted(db_url):
     ids = store.add_posts("ana", [f"post {i}" for i in range(7)])
     store.add_posts("bo", ["bo's only post"])
     assert len(set(ids)) == 7
-    seen, cursor = [], 0
+    seen, cursor = [], None
     while True:
-        page, cursor = store.list_posts("ana", limit=3, after=cursor or 0)
+        page, more = store.list_posts("ana", limit=3, after=cursor)
         seen += [p.text for p in page]
-        if cursor is None:
+        if not more:
             break
+        cursor = page[-1].id
     assert seen == [f"post {i}" for i in range(7)]  # write order, every post once, no other user's
     assert store.delete_post("bo", ids[0]) is False  # another user's post id deletes nothing
     assert store.delete_post("ana", ids[0]) is True

@@ -320,17 +320,23 @@ def create_app(store, answerer: Answerer | None, config: ServeConfig | None = No
         return {"user_id": user_id, "ids": ids}
 
     @app.get("/v1/users/{user_id}/posts")
-    async def list_posts(user_id: str, request: Request, limit: int = 100, after: int = 0):
+    async def list_posts(user_id: str, request: Request, limit: int = 100, after: str | None = None):
         await authorize(request, user_id)
-        if not 1 <= limit <= 1000 or not 0 <= after <= MAX_CURSOR:
-            raise RequestError(422, "limit must be 1 to 1000 and after a cursor from an earlier page (≥ 0)")
+        if not 1 <= limit <= 1000:
+            raise RequestError(422, "limit must be 1 to 1000")
+        if after is not None and (len(after) > 200 or any(unicodedata.category(c) in ("Cc", "Cs") for c in after)):
+            raise RequestError(422, "after must be the 'next' of an earlier page")
         if not await run_in_threadpool(store.user_exists, user_id):
             raise RequestError(404, f"unknown user {user_id!r}")
-        page, cursor = await run_in_threadpool(store.list_posts, user_id, limit, after)
+        listed = await run_in_threadpool(store.list_posts, user_id, limit, after)
+        if listed is None:
+            raise RequestError(422, "after: no post of this user has that id (deleted since?); list from the start")
+        page, more = listed
         return {
             "user_id": user_id,
             "posts": [{"id": p.id, "text": p.text, "created_at": p.created_at} for p in page],
-            "next": cursor,
+            "has_more": more,
+            "next": page[-1].id if more else None,  # the last post's own id: nothing of other users' posts
         }
 
     @app.delete("/v1/users/{user_id}/posts/{post_id}")

@@ -213,18 +213,26 @@ class Store:
         new = self._insert(users).values(id=user_id, created_at=now, version=1, epoch=uuid.uuid4().hex)
         conn.execute(new.on_conflict_do_update(index_elements=[users.c.id], set_={"version": users.c.version + 1}))
 
-    def list_posts(self, user_id: str, limit: int = 100, after: int = 0) -> tuple[list[Post], int | None]:
-        """A page of a user's posts in write order, and the cursor of the next page (None at the end)."""
+    def list_posts(self, user_id: str, limit: int = 100, after: str | None = None) -> tuple[list[Post], bool] | None:
+        """A page of a user's posts in write order after the post `after` (the page cursor: a post id of this user,
+        which says nothing of other users' posts), and whether more follow. None when `after` names no post of
+        this user (deleted since, or another user's)."""
         with self.engine.connect() as conn:
+            start = 0
+            if after is not None:
+                start = conn.execute(
+                    select(posts.c.seq).where(posts.c.user_id == user_id, posts.c.id == after)
+                ).scalar_one_or_none()
+                if start is None:
+                    return None
             rows = conn.execute(
                 select(posts.c.seq, posts.c.id, posts.c.user_id, posts.c.text, posts.c.created_at)
-                .where(posts.c.user_id == user_id, posts.c.seq > after)
+                .where(posts.c.user_id == user_id, posts.c.seq > start)
                 .order_by(posts.c.seq)
                 .limit(limit + 1)
             ).all()
         page = rows[:limit]
-        cursor = page[-1].seq if len(rows) > limit else None
-        return [Post(r.id, r.user_id, r.text, r.created_at) for r in page], cursor
+        return [Post(r.id, r.user_id, r.text, r.created_at) for r in page], len(rows) > limit
 
     def count_posts(self, user_id: str) -> int:
         with self.engine.connect() as conn:
