@@ -310,3 +310,29 @@ def test_openapi_describes_the_error_shape_pr2_really_sends(live):
     assert refused.status_code == 422
     body = refused.json()
     assert set(body) == set(error["required"]) and set(body["error"]) == set(error["properties"]["error"]["required"])
+
+
+def test_an_idempotency_key_makes_a_retried_write_add_nothing_twice(live):
+    body = {"posts": [{"text": GARDEN}, {"text": "I bake bread on Sundays"}]}
+    headers = {**live.headers(), "Idempotency-Key": "write-0001"}
+    first = httpx.post(f"{live.url}/v1/users/ana/posts", json=body, headers=headers, timeout=60)
+    again = httpx.post(f"{live.url}/v1/users/ana/posts", json=body, headers=headers, timeout=60)
+    assert first.status_code == again.status_code == 201
+    assert again.json()["ids"] == first.json()["ids"] and again.headers["idempotent-replayed"] == "true"
+    assert live.store.count_posts("ana") == 2
+    other = httpx.post(f"{live.url}/v1/users/ana/posts", json={"text": "else"}, headers=headers, timeout=60)
+    assert other.status_code == 422 and "Idempotency-Key" in other.json()["error"]["message"]
+    # retries racing each other: one write, every answer its ids
+    race = {**live.headers(), "Idempotency-Key": "write-0002"}
+    with ThreadPoolExecutor(6) as pool:
+        replies = list(pool.map(lambda _: httpx.post(
+            f"{live.url}/v1/users/bo/posts", json={"text": "I drive a red van"}, headers=race, timeout=60
+        ), range(6)))  # fmt: skip
+    assert {r.status_code for r in replies} == {201} and len({tuple(r.json()["ids"]) for r in replies}) == 1
+    assert live.store.count_posts("bo") == 1
+    # another API key's Idempotency-Key is its own
+    _, key2 = live.store.create_key("second")
+    mine = httpx.post(f"{live.url}/v1/users/ana/posts", json=body,
+                      headers={"Authorization": f"Bearer {key2}", "Idempotency-Key": "write-0001"}, timeout=60)  # fmt: skip
+    assert mine.status_code == 201 and mine.json()["ids"] != first.json()["ids"]
+    assert live.store.count_posts("ana") == 4

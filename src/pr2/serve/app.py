@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import json
 import logging
 import math
@@ -25,6 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pr2.errors import PR2Error
 from pr2.serve.service import Answerer, Batcher, Job, RequestError, ServeConfig
+from pr2.serve.store import IdempotencyConflict, Replayed
 
 log = logging.getLogger(__name__)
 
@@ -302,8 +304,14 @@ def create_app(store, answerer: Answerer | None, config: ServeConfig | None = No
     # --- posts ---
 
     @app.post("/v1/users/{user_id}/posts", status_code=201)
-    async def add_posts(user_id: str, body: PostsIn, request: Request):
-        await authorize(request, user_id)
+    async def add_posts(user_id: str, body: PostsIn, request: Request, response: Response):
+        key_id = await authorize(request, user_id)
+        idempotency = None
+        if (given := request.headers.get("idempotency-key")) is not None:
+            if not 1 <= len(given) <= 256 or not given.isprintable():
+                raise RequestError(422, "Idempotency-Key must be 1 to 256 printable characters")
+            digest = hashlib.sha256(json.dumps([user_id, body.model_dump()], sort_keys=True).encode()).hexdigest()
+            idempotency = (key_id, given, digest)
         if (body.posts is None) == (body.text is None):
             raise RequestError(422, "give either 'text' (one post) or 'posts' (a list of {'text': ...})")
         texts = [body.text] if body.text is not None else [p.text for p in body.posts]
@@ -315,9 +323,15 @@ def create_app(store, answerer: Answerer | None, config: ServeConfig | None = No
             _check_text(t, "text" if body.text is not None else f"posts[{i}].text", config.max_post_chars)
         embeddings = await run_in_threadpool(answerer.embed, texts) if answerer is not None else None
         embedder = answerer.embedder if answerer is not None else None
-        ids = await run_in_threadpool(store.add_posts, user_id, texts, embeddings, embedder)
-        metrics.posts_written.inc(len(ids))
-        return {"user_id": user_id, "ids": ids}
+        try:
+            ids = await run_in_threadpool(store.add_posts, user_id, texts, embeddings, embedder, idempotency)
+        except IdempotencyConflict:
+            raise RequestError(422, "this Idempotency-Key was used with another request; use a new key") from None
+        if isinstance(ids, Replayed):
+            response.headers["Idempotent-Replayed"] = "true"
+        else:
+            metrics.posts_written.inc(len(ids))
+        return {"user_id": user_id, "ids": list(ids)}
 
     @app.get("/v1/users/{user_id}/posts")
     async def list_posts(user_id: str, request: Request, limit: int = 100, after: str | None = None):

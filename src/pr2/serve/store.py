@@ -38,7 +38,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError
 
 from pr2.errors import PR2Error
 from pr2.secrets import redact
@@ -81,6 +81,19 @@ answers = Table(
     Column("created_at", Float, nullable=False),
 )
 
+writes = Table(
+    "writes",
+    metadata,
+    # Post writes made with an Idempotency-Key, per API key: a retried request finds its first outcome here (the
+    # post ids it made, and a digest of what it asked, so that the same key with another body is refused).
+    Column("key_id", String(32), primary_key=True),
+    Column("idempotency_key", String(256), primary_key=True),
+    Column("user_id", String(256), nullable=False, index=True),
+    Column("request", String(64), nullable=False),
+    Column("ids", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
 api_keys = Table(
     "api_keys",
     metadata,
@@ -91,6 +104,14 @@ api_keys = Table(
     Column("created_at", Float, nullable=False),
     Column("revoked_at", Float),
 )
+
+
+class Replayed(list):
+    """The post ids of a write made before under the same Idempotency-Key (nothing was added this time)."""
+
+
+class IdempotencyConflict(PR2Error):
+    """An Idempotency-Key used again with another request."""
 
 
 @dataclass(frozen=True)
@@ -186,8 +207,39 @@ class Store:
         texts: Sequence[str],
         embeddings: Sequence[np.ndarray] | None = None,
         embedder: str | None = None,
+        idempotency: tuple[str, str, str] | None = None,
     ) -> list[str]:
-        """Add posts to a user (created on first write), all in one transaction. Returns the new post ids."""
+        """Add posts to a user (created on first write), all in one transaction. Returns the new post ids.
+        `idempotency` (API key id, Idempotency-Key, digest of the request): a write already made under that key
+        returns its ids and adds nothing (`Replayed`); the same key with another request is refused
+        (`IdempotencyConflict`). Two such writes at once: one adds, the other finds its ids."""
+        if idempotency is not None:
+            done = self._written(*idempotency)
+            if done is not None:
+                return done
+            try:
+                return self._add_posts(user_id, texts, embeddings, embedder, idempotency)
+            except IntegrityError:  # the same write, made by a concurrent request a moment ago: its ids
+                done = self._written(*idempotency)
+                if done is None:
+                    raise
+                return done
+        return self._add_posts(user_id, texts, embeddings, embedder, None)
+
+    def _written(self, key_id: str, idempotency_key: str, digest: str) -> list[str] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(writes.c.request, writes.c.ids).where(
+                    writes.c.key_id == key_id, writes.c.idempotency_key == idempotency_key
+                )
+            ).first()
+        if row is None:
+            return None
+        if row.request != digest:
+            raise IdempotencyConflict(idempotency_key)
+        return Replayed(json.loads(row.ids))
+
+    def _add_posts(self, user_id, texts, embeddings, embedder, idempotency) -> list[str]:
         now = time.time()
         ids = [uuid.uuid4().hex for _ in texts]
         rows = [
@@ -205,6 +257,14 @@ class Store:
             self._touch_user(conn, user_id, now)
             if rows:
                 conn.execute(insert(posts), rows)
+            if idempotency is not None:
+                key_id, idempotency_key, digest = idempotency
+                conn.execute(
+                    insert(writes).values(
+                        key_id=key_id, idempotency_key=idempotency_key, user_id=user_id, request=digest,
+                        ids=json.dumps(ids), created_at=now,
+                    )
+                )  # fmt: skip
         return ids
 
     def _touch_user(self, conn, user_id: str, now: float) -> None:
@@ -259,6 +319,7 @@ class Store:
         with self.engine.begin() as conn:
             n = conn.execute(delete(posts).where(posts.c.user_id == user_id)).rowcount
             conn.execute(delete(answers).where(answers.c.user_id == user_id))
+            conn.execute(delete(writes).where(writes.c.user_id == user_id))
             existed = conn.execute(delete(users).where(users.c.id == user_id)).rowcount
         if existed:
             self._scrub()
@@ -278,7 +339,7 @@ class Store:
             log.warning("write-ahead log not truncated (readers active); deleted text leaves it at the next checkpoint")
         else:
             with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                for table in ("posts", "answers", "users"):
+                for table in ("posts", "answers", "writes", "users"):
                     conn.exec_driver_sql(f"VACUUM {table}")
 
     def state(self, user_id: str) -> tuple[str, int] | None:
