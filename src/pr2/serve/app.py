@@ -29,6 +29,7 @@ from pr2.serve.service import Answerer, Batcher, Job, RequestError, ServeConfig
 from pr2.serve.store import IdempotencyConflict, Replayed
 
 log = logging.getLogger(__name__)
+audit = logging.getLogger("pr2.serve.audit")  # one line per deletion: which key, which user, how many posts; no text
 
 MAX_USER_ID = 256
 MAX_QUESTION_CHARS = 20_000
@@ -355,19 +356,21 @@ def create_app(store, answerer: Answerer | None, config: ServeConfig | None = No
 
     @app.delete("/v1/users/{user_id}/posts/{post_id}")
     async def delete_post(user_id: str, post_id: str, request: Request):
-        await authorize(request, user_id)
+        key_id = await authorize(request, user_id)
         if len(post_id) > 200 or any(unicodedata.category(c) in ("Cc", "Cs") for c in post_id):
             raise RequestError(422, "post id contains a control character or is too long to be one of ours")
         if not await run_in_threadpool(store.delete_post, user_id, post_id):
             raise RequestError(404, f"user {user_id!r} has no post {post_id!r}")
+        audit.info("key %s deleted post %s of user %r", key_id, post_id, user_id)
         return {"deleted": post_id}
 
     @app.delete("/v1/users/{user_id}")
     async def delete_user(user_id: str, request: Request):
-        await authorize(request, user_id)
+        key_id = await authorize(request, user_id)
         deleted = await run_in_threadpool(store.delete_user, user_id)
         if deleted is None:
             raise RequestError(404, f"unknown user {user_id!r}")
+        audit.info("key %s deleted user %r and their %d posts", key_id, user_id, deleted)
         return {"deleted_user": user_id, "deleted_posts": deleted}
 
     # --- answers ---
