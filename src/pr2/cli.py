@@ -727,6 +727,9 @@ def serve(
     ),
     max_batch: int = _opt(16, "max-batch", "Answer requests advanced together."),
     batch_window_ms: float = _opt(10.0, "batch-window-ms", "How long a batch waits for more requests."),
+    max_posts_per_user: int = _opt(100_000, "max-posts-per-user", "Posts one user may hold (413 beyond)."),
+    max_queue: int = _opt(256, "max-queue", "Answer requests waiting or running at most (429 beyond)."),
+    max_in_flight_per_key: int = _opt(32, "max-in-flight-per-key", "Answer requests one API key may have at once."),
     answer_cache: bool = _opt(
         True, "answer-cache/--no-answer-cache", "Keep greedy answers for an unchanged profile and the same question."
     ),
@@ -763,7 +766,10 @@ def serve(
             max_model_len=agent.max_model_len,
             batch_size=max_batch,
         )
-    config = ServeConfig(max_batch=max_batch, batch_window=batch_window_ms / 1000)
+    config = ServeConfig(
+        max_batch=max_batch, batch_window=batch_window_ms / 1000, max_posts_per_user=max_posts_per_user,
+        max_queue=max_queue, max_in_flight_per_key=max_in_flight_per_key,
+    )  # fmt: skip
     app_ = build_app(db, generator_config, agent, config, cache_answers=answer_cache)
     if not app_.state.store.has_keys():
         typer.echo(f"note: no API key yet; every request will be refused until you run: pr2 keys create --db {db}")

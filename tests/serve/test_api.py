@@ -336,3 +336,14 @@ def test_an_idempotency_key_makes_a_retried_write_add_nothing_twice(live):
                       headers={"Authorization": f"Bearer {key2}", "Idempotency-Key": "write-0001"}, timeout=60)  # fmt: skip
     assert mine.status_code == 201 and mine.json()["ids"] != first.json()["ids"]
     assert live.store.count_posts("ana") == 4
+
+
+def test_a_write_past_the_per_user_limit_is_a_413(live):
+    live.store.max_posts_per_user = 3
+    assert httpx.post(f"{live.url}/v1/users/ana/posts", json={"posts": [{"text": "a"}, {"text": "b"}]},
+                      headers=live.headers()).status_code == 201  # fmt: skip
+    r = httpx.post(
+        f"{live.url}/v1/users/ana/posts", json={"posts": [{"text": "c"}, {"text": "d"}]}, headers=live.headers()
+    )
+    assert r.status_code == 413 and "limit of 3 per user" in r.json()["error"]["message"]
+    assert live.store.count_posts("ana") == 2

@@ -109,3 +109,25 @@ def test_concurrent_first_writes_for_a_new_user_never_give_a_500(live):
         codes = [r.status_code for r in pool.map(write, range(16))]
     assert codes == [201] * 16
     assert live.store.count_posts("new-user") == 16 and live.store.state("new-user")[1] == 16
+
+
+def test_posts_stored_without_embeddings_are_embedded_once_and_saved(
+    db_url, serve_generator, minilm_retriever, write_retriever
+):
+    """Posts a --no-model server wrote carry no embedding: the first answer embeds them and saves them; later
+    answers read them and encode only their queries."""
+    store = Store(db_url)
+    store.add_posts("ana", [OLD, NEW])  # as a --no-model server writes them
+    answerer = make_answerer(store, serve_generator, minilm_retriever, write_retriever)
+    assert answerer.answer_batch([Job("ana", QUESTION, TEST_AGENT)])[0]["answer"] is not None
+    profile = store.profile("ana")
+    assert profile.embedders == [answerer.embedder] * 2 and all(e is not None for e in profile.embeddings)
+    np.testing.assert_allclose(profile.embeddings[0], answerer.embed([OLD])[0], atol=1e-5)
+    calls = []
+    embed = minilm_retriever.embed_documents
+    minilm_retriever.embed_documents = lambda texts: calls.append(len(texts)) or embed(texts)
+    try:
+        answerer.answer_batch([Job("ana", "Another question?", TEST_AGENT)])
+    finally:
+        minilm_retriever.embed_documents = embed
+    assert calls == []  # no post encoded again

@@ -83,6 +83,7 @@ def test_deleting_a_user_leaves_no_trace_in_the_sqlite_files(tmp_path, write_ret
     before = b"".join(p.read_bytes() for p in sqlite_files(url))
     assert b"Zebulon" in before and embedding.astype("<f4").tobytes()[:64] in before  # the grep finds them
     store.delete_user("ana")
+    assert store.scrubbed()  # the scrub runs in the background, after the deleting request has its answer
     blob = b"".join(p.read_bytes() for p in sqlite_files(url))
     assert b"Zebulon" not in blob  # posts and the cached answer, in the database file and its write-ahead log
     assert embedding.astype("<f4").tobytes()[:64] not in blob  # the stored embedding too
@@ -137,3 +138,35 @@ def test_a_database_error_names_the_statement_never_the_values_bound_to_it(db_ur
     with pytest.raises(Exception) as err, store.engine.begin() as conn:  # the same post id twice: a unique violation
         conn.execute(insert(posts).values(id=pid, user_id="ana", text=secret, created_at=0.0))
     assert "INSERT INTO posts" in str(err.value) and "Zebulon" not in str(err.value)
+
+
+def test_the_scrub_runs_in_the_background_not_in_the_deleting_request(db_url, monkeypatch):
+    import threading
+
+    store = Store(db_url)
+    store.add_posts("ana", ["a secret"])
+    started, release = threading.Event(), threading.Event()
+    scrub = store._scrub
+
+    def slow_scrub():
+        started.set()
+        release.wait(30)
+        scrub()
+
+    monkeypatch.setattr(store, "_scrub", slow_scrub)
+    assert store.delete_user("ana") == 1  # returns while the scrub waits
+    assert started.wait(10) and not store.scrubbed(timeout=0.1)
+    release.set()
+    assert store.scrubbed(timeout=30)
+
+
+def test_a_user_may_hold_only_so_many_posts_and_a_write_past_it_adds_nothing(db_url):
+    from pr2.serve.store import TooManyPosts
+
+    store = Store(db_url, max_posts_per_user=5)
+    store.add_posts("ana", ["a", "b", "c"])
+    with pytest.raises(TooManyPosts, match="holds 3 posts; adding 3 would pass the limit of 5"):
+        store.add_posts("ana", ["d", "e", "f"])
+    assert store.count_posts("ana") == 3
+    store.add_posts("ana", ["d", "e"])
+    assert store.count_posts("ana") == 5

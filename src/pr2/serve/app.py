@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pr2.errors import PR2Error
 from pr2.serve.service import Answerer, Batcher, Job, RequestError, ServeConfig
-from pr2.serve.store import IdempotencyConflict, Replayed
+from pr2.serve.store import IdempotencyConflict, Replayed, TooManyPosts
 
 log = logging.getLogger(__name__)
 audit = logging.getLogger("pr2.serve.audit")  # one line per deletion: which key, which user, how many posts; no text
@@ -201,6 +201,7 @@ class Metrics:
 def create_app(store, answerer: Answerer | None, config: ServeConfig | None = None) -> FastAPI:
     """The API over `store`; `answerer` None serves posts only (answer routes answer 503)."""
     config = config or ServeConfig()
+    store.max_posts_per_user = config.max_posts_per_user  # the store enforces it inside the write's transaction
     metrics = Metrics()
     batcher = (
         Batcher(
@@ -328,6 +329,8 @@ def create_app(store, answerer: Answerer | None, config: ServeConfig | None = No
             ids = await run_in_threadpool(store.add_posts, user_id, texts, embeddings, embedder, idempotency)
         except IdempotencyConflict:
             raise RequestError(422, "this Idempotency-Key was used with another request; use a new key") from None
+        except TooManyPosts as err:
+            raise RequestError(413, str(err)) from None
         if isinstance(ids, Replayed):
             response.headers["Idempotent-Replayed"] = "true"
         else:

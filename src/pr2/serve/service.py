@@ -55,6 +55,8 @@ class ServeConfig:
     """Longest post accepted."""
     max_posts_per_request: int = 1_000
     """Most posts one request may add."""
+    max_posts_per_user: int = 100_000
+    """Posts one user may hold; a write past it is refused (413) and adds nothing."""
     max_body_bytes: int = 16 * 1024 * 1024
     """Largest request body accepted, counted on the bytes received (a chunked body has no length to trust)."""
     max_queue: int = 256
@@ -150,12 +152,18 @@ class Answerer:
         )
         if self.embedder is None or not items:
             return ProfileIndex(items, self.retriever)
-        if not stored:  # written under another encoder (or none): encoded for this request, not stored
-            log.warning(
-                "user %s: %d posts lack %s embeddings; encoding them now", profile.user_id, len(items), self.embedder
-            )
-            return ProfileIndex(items, self.retriever)
-        embeddings = torch.from_numpy(np.stack(profile.embeddings))
+        vectors = list(profile.embeddings)
+        if not stored:  # written by a --no-model server or under another encoder: encoded once, and saved
+            missing = [
+                i for i, (e, name) in enumerate(zip(vectors, profile.embedders, strict=True))
+                if e is None or name != self.embedder
+            ]  # fmt: skip
+            made = list(self.retriever.embed_documents([items[i].text for i in missing]).numpy())
+            self.store.save_embeddings(profile.user_id, [items[i].id for i in missing], made, self.embedder)
+            log.info("user %s: %d posts embedded with %s and saved", profile.user_id, len(missing), self.embedder)
+            for i, e in zip(missing, made, strict=True):
+                vectors[i] = e
+        embeddings = torch.from_numpy(np.stack(vectors).astype(np.float32))
         return ProfileIndex(items, self.retriever, prepared=self.retriever.index_embeddings(embeddings))
 
     def answer_batch(self, jobs: list[Job]) -> list[dict | Exception]:

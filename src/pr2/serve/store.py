@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -114,6 +115,13 @@ class IdempotencyConflict(PR2Error):
     """An Idempotency-Key used again with another request."""
 
 
+class TooManyPosts(PR2Error):
+    """A write that would take a user past the posts a user may hold."""
+
+    def __init__(self, held: int, adding: int, limit: int) -> None:
+        super().__init__(f"the user holds {held} posts; adding {adding} would pass the limit of {limit} per user")
+
+
 @dataclass(frozen=True)
 class Post:
     id: str
@@ -170,8 +178,15 @@ def open_engine(url: str) -> Engine:
 class Store:
     """Every database access of the server. Methods are synchronous; the server calls them from worker threads."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, max_posts_per_user: int | None = None) -> None:
         self.url = url
+        self.max_posts_per_user = max_posts_per_user
+        self._scrub_wanted = threading.Event()
+        self._scrub_idle = threading.Event()
+        self._scrub_idle.set()
+        self._closing = False
+        self._scrubber = threading.Thread(target=self._scrub_loop, name="pr2-scrub", daemon=True)
+        self._scrubber.start()
         self.engine = open_engine(url)
         metadata.create_all(self.engine)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
@@ -197,7 +212,35 @@ class Store:
         return dialect_insert(table)
 
     def close(self) -> None:
+        self.scrubbed()
+        self._closing = True
+        self._scrub_wanted.set()
+        self._scrubber.join(timeout=30)
         self.engine.dispose()
+
+    def _scrub_loop(self) -> None:
+        """Deleted bytes are scrubbed here, in the background, not inside the request that deleted."""
+        while True:
+            self._scrub_wanted.wait()
+            if self._closing:
+                return
+            self._scrub_wanted.clear()
+            try:
+                self._scrub()
+            except Exception as err:
+                log.warning(
+                    "scrubbing deleted data failed (%s); it is retried at the next deletion", type(err).__name__
+                )
+            if not self._scrub_wanted.is_set():
+                self._scrub_idle.set()
+
+    def _request_scrub(self) -> None:
+        self._scrub_idle.clear()
+        self._scrub_wanted.set()
+
+    def scrubbed(self, timeout: float = 60.0) -> bool:
+        """Wait until every deletion so far is scrubbed from the files (True) or the timeout passes (False)."""
+        return self._scrub_idle.wait(timeout)
 
     # --- posts ---
 
@@ -254,7 +297,13 @@ class Store:
             for pid, t, e in zip(ids, texts, embeddings if embeddings is not None else [None] * len(texts), strict=True)
         ]
         with self.engine.begin() as conn:
-            self._touch_user(conn, user_id, now)
+            self._touch_user(conn, user_id, now)  # the user's row is locked from here to the commit
+            if self.max_posts_per_user is not None:
+                held = conn.execute(
+                    select(func.count()).select_from(posts).where(posts.c.user_id == user_id)
+                ).scalar_one()
+                if held + len(rows) > self.max_posts_per_user:
+                    raise TooManyPosts(held, len(rows), self.max_posts_per_user)
             if rows:
                 conn.execute(insert(posts), rows)
             if idempotency is not None:
@@ -310,7 +359,7 @@ class Store:
                 conn.execute(delete(answers).where(answers.c.user_id == user_id))  # made from the old profile
                 self._touch_user(conn, user_id, time.time())
         if gone:
-            self._scrub()
+            self._request_scrub()
         return bool(gone)
 
     def delete_user(self, user_id: str) -> int | None:
@@ -322,7 +371,7 @@ class Store:
             conn.execute(delete(writes).where(writes.c.user_id == user_id))
             existed = conn.execute(delete(users).where(users.c.id == user_id)).rowcount
         if existed:
-            self._scrub()
+            self._request_scrub()
         return n if existed else None
 
     def _scrub(self) -> None:
@@ -347,6 +396,18 @@ class Store:
         with self.engine.connect() as conn:
             row = conn.execute(select(users.c.epoch, users.c.version).where(users.c.id == user_id)).first()
         return None if row is None else (row.epoch, row.version)
+
+    def save_embeddings(
+        self, user_id: str, post_ids: Sequence[str], embeddings: Sequence[np.ndarray], embedder: str
+    ) -> None:
+        """Store embeddings made later for posts written without them (or under another encoder), once."""
+        with self.engine.begin() as conn:
+            for pid, e in zip(post_ids, embeddings, strict=True):
+                conn.execute(
+                    update(posts)
+                    .where(posts.c.user_id == user_id, posts.c.id == pid)
+                    .values(embedder=embedder, embedding=np.asarray(e, dtype="<f4").tobytes())
+                )
 
     def profile(self, user_id: str) -> Profile | None:
         """Everything the agent needs of one user, read in one transaction (None for an unknown user)."""
