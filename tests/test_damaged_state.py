@@ -45,7 +45,10 @@ def test_a_damaged_judge_cache_line_is_skipped_with_a_warning_and_judged_again(t
     judge = CountingJudge(cache)
     with caplog.at_level(logging.WARNING):
         assert [j.score for j in judge.judge(PAIRS)] == clean
-    assert judge.judged == 1  # only the damaged entry was judged again
+    # the damaged entry's chunk (here all 5 pairs: chunks are 64) is judged again whole, as the first run judged
+    # it, so its verdict is the one an undamaged cache would give; only the damaged entry is written again
+    assert judge.judged == 5
+    assert len([line for line in cache.read_text().splitlines() if line.endswith("}")]) == 5  # 4 kept + 1 anew
     assert f"{cache}: line 3: malformed JSON" in caplog.text
 
 

@@ -1,6 +1,8 @@
 """Multi-turn decoding from kept keys and values (generation/turn_cache.py) against the reference path (a fresh
 `generate` over the whole context every turn): the same tokens at temperature 0 in fp32, each token fed once."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -95,3 +97,21 @@ def test_both_paths_sample_by_the_request_alone_not_the_models_generation_config
     cached = generator.generate(rows, params, turn_cache=TurnCache(), keys=["a", "b"])
     assert [c.token_ids for c in cached] == [r.token_ids for r in reference]
     assert any(len(set(r.token_ids)) < len(r.token_ids) for r in reference)  # the penalty was not applied
+
+
+def test_a_seeded_episode_draws_the_same_whatever_its_batch_and_leaves_the_global_rng_alone(hf_generator):
+    """Sampled at temperature 1 with a seed, an episode's tokens are its own: alone, or beside others in any slot,
+    the same (its stream comes from the seed, its key and its length, not from the process's RNG)."""
+    tok = hf_generator.tokenizer
+    mine = _chat(tok, "Name a colour.")
+    others = [_chat(tok, t) for t in ("What is the capital of France?", "Hi", "Tell me a joke.")]
+    params = SamplingParams(temperature=1.0, top_p=0.95, max_tokens=10, seed=7)
+    state = torch.random.get_rng_state()
+    (alone,) = hf_generator.generate([mine], params, turn_cache=TurnCache(), keys=["mine"])
+    assert torch.equal(torch.random.get_rng_state(), state)  # the global RNG is not reseeded
+    first = hf_generator.generate([mine, *others], params, turn_cache=TurnCache(), keys=["mine", "a", "b", "c"])
+    last = hf_generator.generate([*others, mine], params, turn_cache=TurnCache(), keys=["a", "b", "c", "mine"])
+    assert alone.token_ids == first[0].token_ids == last[-1].token_ids
+    other_seed = hf_generator.generate([mine], replace(params, seed=8), turn_cache=TurnCache(), keys=["mine"])
+    another_key = hf_generator.generate([mine], params, turn_cache=TurnCache(), keys=["yours"])
+    assert other_seed[0].token_ids != alone.token_ids or another_key[0].token_ids != alone.token_ids

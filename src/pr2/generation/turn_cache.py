@@ -19,6 +19,7 @@ tokens at temperature 0 in fp32).
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
@@ -69,33 +70,55 @@ def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     return i
 
 
-def sample_tokens(logits: torch.Tensor, params: SamplingParams) -> torch.Tensor:
-    """One token per row: argmax at temperature 0, else temperature then nucleus (top_p) sampling."""
+def sample_tokens(logits: torch.Tensor, params: SamplingParams, generators=None) -> torch.Tensor:
+    """One token per row: argmax at temperature 0, else temperature then nucleus (top_p) sampling. `generators`
+    (one torch.Generator per row) make each row's draws its own: the same whatever its slot in the batch."""
     if params.temperature <= 0:
         return logits.argmax(dim=-1)
     probs = torch.softmax(logits / params.temperature, dim=-1)
     if params.top_p >= 1.0:
-        return _race(probs)
+        return _race(probs, generators)
     # The nucleus is almost always within the few hundred most likely tokens: a top-k finds them without sorting
-    # the whole vocabulary (the full sort took a quarter of a CPU decoding step); rows whose nucleus is wider take
-    # the full sort. Either way the kept set is exactly the nucleus.
+    # the whole vocabulary (the full sort took a quarter of a CPU decoding step); a row whose nucleus is wider takes
+    # the full sort, alone (so a row's draws never depend on the other rows of its batch). Either way the kept set
+    # is exactly the nucleus.
     k = min(_NUCLEUS_CANDIDATES, probs.shape[-1])
     top, order = probs.topk(k, dim=-1)
-    if k < probs.shape[-1] and bool((top.sum(dim=-1) < params.top_p).any()):
-        top, order = probs.sort(dim=-1, descending=True)
-    outside = top.cumsum(dim=-1) - top > params.top_p  # always keeps the most likely token
-    choice = _race(top.masked_fill(outside, 0.0))
-    return order.gather(-1, choice[:, None]).squeeze(-1)
+    wide = (top.sum(dim=-1) < params.top_p) if k < probs.shape[-1] else torch.zeros_like(top[:, 0], dtype=torch.bool)
+    chosen = torch.empty(probs.shape[0], dtype=torch.long, device=probs.device)
+    for rows, narrow in (((~wide).nonzero().flatten(), True), (wide.nonzero().flatten(), False)):
+        if not len(rows):
+            continue
+        w, o = (top[rows], order[rows]) if narrow else probs[rows].sort(dim=-1, descending=True)
+        outside = w.cumsum(dim=-1) - w > params.top_p  # always keeps the most likely token
+        draws = _race(
+            w.masked_fill(outside, 0.0), None if generators is None else [generators[r] for r in rows.tolist()]
+        )
+        chosen[rows] = o.gather(-1, draws[:, None]).squeeze(-1)
+    return chosen
 
 
 _NUCLEUS_CANDIDATES = 256
 
 
-def _race(weights: torch.Tensor) -> torch.Tensor:
+def _race(weights: torch.Tensor, generators=None) -> torch.Tensor:
     """One index per row drawn in proportion to `weights` (unnormalised): the exponential race, argmax of w / E with
-    E ~ Exp(1), the same law as `multinomial` at a fraction of its cost on a CPU."""
-    noise = torch.empty_like(weights).exponential_()
+    E ~ Exp(1), the same law as `multinomial` at a fraction of its cost on a CPU. With `generators`, row i's noise
+    comes from generators[i] alone."""
+    noise = torch.empty_like(weights)
+    if generators is None:
+        noise.exponential_()
+    else:
+        for row, generator in zip(noise, generators, strict=True):
+            row.exponential_(generator=generator)
     return (weights / noise).argmax(dim=-1)
+
+
+def row_generator(seed: int, key, position: int, device) -> torch.Generator:
+    """The random stream of one row's turn: from the run's seed, the row's episode key and how many tokens it holds
+    already (each turn its own stream), never from its slot in the batch nor the process's global RNG."""
+    digest = hashlib.sha256(repr((seed, key, position)).encode()).digest()
+    return torch.Generator(device=device).manual_seed(int.from_bytes(digest[:8], "little") >> 1)
 
 
 @functools.cache  # one class per process, not one per generate call
@@ -231,8 +254,11 @@ def generate_continued(
     fed: list[list[int]] = [list(r) for r in rows]  # what each row's cache holds (plus what is fed next)
     finished_unpruned: list[int] = []  # batch positions of rows that are done but still in the batch
     done = [False] * len(rows)
-    if params.seed is not None:
-        torch.manual_seed(params.seed)
+    generators = None
+    if params.seed is not None and params.temperature > 0:
+        generators = [
+            row_generator(params.seed, key, len(row), ids.device) for key, row in zip(keys, rows, strict=True)
+        ]
     scale = params.temperature if params.temperature > 0 else 1.0
     for _ in range(params.max_tokens):
         out = model(
@@ -240,7 +266,7 @@ def generate_continued(
             logits_to_keep=1,
         )  # fmt: skip
         logits = out.logits[:, -1, :].float()
-        tokens = sample_tokens(logits, params)
+        tokens = sample_tokens(logits, params, None if generators is None else [generators[r] for r in batch.rows])
         token_lps = None
         if params.logprobs:
             token_lps = torch.log_softmax(logits / scale, dim=-1).gather(-1, tokens[:, None]).squeeze(-1).tolist()
