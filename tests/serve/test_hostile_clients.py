@@ -163,3 +163,15 @@ def test_greedy_requests_batch_together_whatever_their_seed(db_url, serve_genera
 
     asyncio.run(main())
     assert seen == [3]
+
+
+def test_a_model_back_end_that_fails_is_a_503_that_names_no_internal_address(live):
+    httpx.post(f"{live.url}/v1/users/ana/posts", json={"text": GARDEN}, headers=live.headers())
+
+    def down(jobs):
+        raise ConnectionError("connection refused: http://10.0.0.7:8000/v1/completions")
+
+    live.app.state.batcher.run_batch = down
+    body = {"user_id": "ana", "question": "What should I plant?", "settings": {"temperature": 0.5}}
+    r = httpx.post(f"{live.url}/v1/answer", json=body, headers=live.headers(), timeout=60)
+    assert r.status_code == 503 and "10.0.0.7" not in r.text and "\n" not in r.json()["error"]["message"]

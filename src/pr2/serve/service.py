@@ -300,9 +300,9 @@ class Batcher:
                 try:
                     results = await loop.run_in_executor(self._executor, self.run_batch, jobs)
                     self.batch_seconds = 0.8 * self.batch_seconds + 0.2 * (time.perf_counter() - began)
-                except Exception as err:  # the whole batch failed: every waiting client hears why
-                    log.exception("answer batch failed")
-                    results = [err] * len(jobs)
+                except Exception:  # the whole batch failed (a model server down, ...): the log has why; the
+                    log.exception("answer batch failed")  # clients hear a 503 that names no internal address
+                    results = [RequestError(503, "the model back end failed; retry later")] * len(jobs)
                 by_id = dict(zip((j.id for j in jobs), results, strict=True))
                 for job, future in group:
                     if future.done() or job.id not in by_id:
