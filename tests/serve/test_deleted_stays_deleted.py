@@ -131,3 +131,41 @@ def test_posts_stored_without_embeddings_are_embedded_once_and_saved(
     finally:
         minilm_retriever.embed_documents = embed
     assert calls == []  # no post encoded again
+
+
+def test_answering_reads_embeddings_and_only_the_texts_a_search_returns(
+    db_url, serve_generator, minilm_retriever, write_retriever, monkeypatch
+):
+    """A profile of any size: an answer reads the stored embeddings, fetches the texts of the posts its searches
+    return, and keeps the prepared index for the next answer until the profile changes."""
+    store = Store(db_url)
+    answerer = make_answerer(store, serve_generator, minilm_retriever, write_retriever)
+    texts = [f"post {i}: my garden has {i} tomato plants" for i in range(40)]
+    store.add_posts("ana", texts, answerer.embed(texts), answerer.embedder)
+    fetched, profiles = [], []
+    post_texts, profile = store.post_texts, store.profile
+    monkeypatch.setattr(store, "post_texts", lambda user, ids: fetched.extend(ids) or post_texts(user, ids))
+    monkeypatch.setattr(store, "profile", lambda *a, **k: profiles.append(k) or profile(*a, **k))
+    (result,) = answerer.answer_batch([Job("ana", QUESTION, TEST_AGENT)])
+    assert profiles == [{"texts": False}]  # no post text read with the profile
+    assert result["retrieved_post_ids"] and set(fetched) == set(result["retrieved_post_ids"])
+    assert len(fetched) < len(texts)
+    answerer.answer_batch([Job("ana", "Which seeds?", TEST_AGENT)])
+    assert len(profiles) == 1  # the same (user, epoch, version): the kept index
+    store.add_posts("ana", ["one more"], answerer.embed(["one more"]), answerer.embedder)
+    answerer.answer_batch([Job("ana", "Which seeds?", TEST_AGENT)])
+    assert len(profiles) == 2  # the profile changed: built again
+
+
+def test_a_post_deleted_after_its_index_was_built_is_never_returned(db_url, minilm_retriever):
+    from pr2.data.schema import ProfileItem
+    from pr2.retrieval.index import ProfileIndex
+
+    store = Store(db_url)
+    ids = store.add_posts("ana", [OLD, NEW])
+    items = [ProfileItem(i, "") for i in ids]
+    prepared = minilm_retriever.index_embeddings(minilm_retriever.embed_documents([OLD, NEW]))
+    index = ProfileIndex(items, minilm_retriever, prepared=prepared, fetch=lambda got: store.post_texts("ana", got))
+    store.delete_post("ana", ids[0])
+    hits = index.search("north-facing balcony garden", k=2)
+    assert [h.id for h in hits] == [ids[1]] and hits[0].text == NEW

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
 from pr2.data.schema import ProfileItem
 from pr2.retrieval.base import Retriever, SearchIndex, rank_order
@@ -12,10 +12,18 @@ class ProfileIndex:
     """Document embeddings (or the BM25 index) are computed once here; `search` only encodes the query."""
 
     def __init__(
-        self, profile: list[ProfileItem], retriever: Retriever | None, prepared: SearchIndex | None = None
+        self,
+        profile: list[ProfileItem],
+        retriever: Retriever | None,
+        prepared: SearchIndex | None = None,
+        fetch: Callable[[list[str]], dict[str, str]] | None = None,
     ) -> None:
-        """`prepared`: an index already built over `profile`'s texts, in order (e.g. from stored embeddings)."""
+        """`prepared`: an index already built over `profile`'s texts, in order (e.g. from stored embeddings).
+        `fetch` (ids -> texts): the items' texts are not held; a search fetches the texts of its hits only (pr2
+        serve reads a profile's embeddings, not every post), and a hit whose text is gone by then (deleted) is
+        left out."""
         self.items = list(profile)
+        self.fetch = fetch
         if not self.items:
             self._index = None
         elif prepared is not None:
@@ -31,9 +39,15 @@ class ProfileIndex:
         if self._index is None or k <= 0:
             return []
         hits = []
-        for i in rank_order(self._index.scores(query)):
-            if self.items[i].id not in exclude:
-                hits.append(self.items[i])
-                if len(hits) == k:
-                    break
+        ranked = (i for i in rank_order(self._index.scores(query)) if self.items[i].id not in exclude)
+        while len(hits) < k:
+            batch = [i for _, i in zip(range(k - len(hits)), ranked, strict=False)]
+            if not batch:
+                break
+            if self.fetch is not None:
+                texts = self.fetch([self.items[i].id for i in batch])
+                batch = [i for i in batch if self.items[i].id in texts]  # gone since the index was built: left out
+                for i in batch:
+                    self.items[i] = ProfileItem(self.items[i].id, texts[self.items[i].id])
+            hits.extend(self.items[i] for i in batch)
         return hits

@@ -17,9 +17,11 @@ import math
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import torch
@@ -29,7 +31,7 @@ from pr2.agent.protocol import AgentConfig
 from pr2.data.schema import ProfileItem, Question
 from pr2.errors import PR2Error
 from pr2.retrieval import ProfileIndex
-from pr2.serve.store import Profile, Store
+from pr2.serve.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +103,7 @@ class Answerer:
         write_retriever=None,
         identity: dict | None = None,
         cache_answers: bool = True,
+        index_cache_size: int = 32,
     ) -> None:
         """`retriever` serves the agent worker alone; `write_retriever` (a second copy of the same encoder) embeds
         posts in the request threads, so that a write never waits for an answer batch (a fast tokenizer must not be
@@ -113,6 +116,8 @@ class Answerer:
         self.model_id = model_id
         self.identity = identity or {"model": model_id}  # what a cached answer was made by (model, adapter digest)
         self.cache_answers = cache_answers
+        self.index_cache_size = index_cache_size
+        self._indexes: OrderedDict[tuple[str, str, int], ProfileIndex] = OrderedDict()
         # Admission checks run in request threads while the worker encodes: a fast tokenizer must not be shared
         # across threads (it raises "Already borrowed"), so they count with a copy of their own.
         self.tokenizer = copy.deepcopy(agent_tokenizer(generator))
@@ -145,26 +150,47 @@ class Answerer:
         blob = json.dumps([user_id, epoch, version, question, batch_key(config), self.identity], sort_keys=True)
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
-    def _index(self, profile: Profile) -> ProfileIndex:
+    def _index(self, user_id: str) -> tuple[ProfileIndex, str, int] | None:
+        """The user's search index and the (epoch, version) it was built at, kept in memory per (user, epoch,
+        version) (at most `index_cache_size`); None for an unknown user. It is built from the stored embeddings, with
+        no post's text read (a search fetches its hits' texts); posts stored without an embedding of this encoder
+        are embedded now, once, and saved."""
+        state = self.store.state(user_id)
+        if state is None:
+            return None
+        cached = self._indexes.get((user_id, *state))
+        if cached is not None:
+            self._indexes.move_to_end((user_id, *state))
+            return cached, *state
+        profile = self.store.profile(user_id, texts=self.embedder is None)
+        if profile is None:
+            return None
         items = [ProfileItem(p.id, p.text) for p in profile.posts]
-        stored = all(e is not None for e in profile.embeddings) and all(
-            name == self.embedder for name in profile.embedders
-        )
-        if self.embedder is None or not items:
-            return ProfileIndex(items, self.retriever)
-        vectors = list(profile.embeddings)
-        if not stored:  # written by a --no-model server or under another encoder: encoded once, and saved
+        if self.embedder is None or not items:  # BM25 (no stored embeddings): indexed from the texts
+            index = ProfileIndex(items, self.retriever)
+        else:
+            vectors = list(profile.embeddings)
             missing = [
                 i for i, (e, name) in enumerate(zip(vectors, profile.embedders, strict=True))
                 if e is None or name != self.embedder
             ]  # fmt: skip
-            made = list(self.retriever.embed_documents([items[i].text for i in missing]).numpy())
-            self.store.save_embeddings(profile.user_id, [items[i].id for i in missing], made, self.embedder)
-            log.info("user %s: %d posts embedded with %s and saved", profile.user_id, len(missing), self.embedder)
-            for i, e in zip(missing, made, strict=True):
-                vectors[i] = e
-        embeddings = torch.from_numpy(np.stack(vectors).astype(np.float32))
-        return ProfileIndex(items, self.retriever, prepared=self.retriever.index_embeddings(embeddings))
+            if missing:  # written by a --no-model server or under another encoder: embedded once, and saved
+                ids = [items[i].id for i in missing]
+                texts = self.store.post_texts(user_id, ids)
+                made = list(self.retriever.embed_documents([texts.get(pid, "") for pid in ids]).numpy())
+                self.store.save_embeddings(user_id, ids, made, self.embedder)
+                log.info("user %s: %d posts embedded with %s and saved", user_id, len(missing), self.embedder)
+                for i, e in zip(missing, made, strict=True):
+                    vectors[i] = e
+            prepared = self.retriever.index_embeddings(torch.from_numpy(np.stack(vectors).astype(np.float32)))
+            index = ProfileIndex(
+                items, self.retriever, prepared=prepared, fetch=partial(self.store.post_texts, user_id)
+            )
+        key = (user_id, profile.epoch, profile.version)
+        self._indexes[key] = index
+        while len(self._indexes) > self.index_cache_size:
+            self._indexes.popitem(last=False)
+        return index, profile.epoch, profile.version
 
     def answer_batch(self, jobs: list[Job]) -> list[dict | Exception]:
         """Answer jobs that share their agent settings, in one run of the loop."""
@@ -172,13 +198,13 @@ class Answerer:
         results: list[dict | Exception | None] = [None] * len(jobs)
         questions, indexes, versions = [], {}, {}
         for i, job in enumerate(jobs):
-            profile = self.store.profile(job.user_id)
-            if profile is None:  # deleted while its request waited
+            with _AGENT_LOCK:
+                built = self._index(job.user_id)
+            if built is None:  # deleted while its request waited
                 results[i] = RequestError(404, f"unknown user {job.user_id!r}")
                 continue
-            with _AGENT_LOCK:
-                indexes[job.id] = self._index(profile)
-            versions[job.id] = (profile.epoch, profile.version)
+            index, epoch, version = built
+            indexes[job.id], versions[job.id] = index, (epoch, version)
             questions.append(Question(job.id, job.question, "", [], []))
         config = dataclasses.replace(jobs[0].config, batch_size=max(1, len(questions)))
         trajectories = {}

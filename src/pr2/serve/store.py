@@ -34,6 +34,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    literal,
     select,
     text,
     update,
@@ -409,14 +410,16 @@ class Store:
                     .values(embedder=embedder, embedding=np.asarray(e, dtype="<f4").tobytes())
                 )
 
-    def profile(self, user_id: str) -> Profile | None:
-        """Everything the agent needs of one user, read in one transaction (None for an unknown user)."""
+    def profile(self, user_id: str, texts: bool = True) -> Profile | None:
+        """Everything the agent needs of one user, read in one transaction (None for an unknown user). Without
+        `texts`, the posts' texts are left out ("") and only their ids and embeddings are read."""
+        text_column = posts.c.text if texts else literal("").label("text")
         with self.engine.begin() as conn:
             state = conn.execute(select(users.c.epoch, users.c.version).where(users.c.id == user_id)).first()
             if state is None:
                 return None
             rows = conn.execute(
-                select(posts.c.id, posts.c.text, posts.c.created_at, posts.c.embedder, posts.c.embedding)
+                select(posts.c.id, text_column, posts.c.created_at, posts.c.embedder, posts.c.embedding)
                 .where(posts.c.user_id == user_id)
                 .order_by(posts.c.seq)
             ).all()
@@ -429,6 +432,16 @@ class Store:
             [r.embedder for r in rows],
         )
 
+    def post_texts(self, user_id: str, post_ids: Sequence[str]) -> dict[str, str]:
+        """The texts of some of a user's posts, by id (a post deleted or another user's: absent)."""
+        if not post_ids:
+            return {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(posts.c.id, posts.c.text).where(posts.c.user_id == user_id, posts.c.id.in_(list(post_ids)))
+            ).all()
+        return {r.id: r.text for r in rows}
+
     # --- cached answers ---
 
     def cached_answer(self, key: str) -> dict | None:
@@ -440,7 +453,6 @@ class Store:
         """Keep an answer made from the user's profile at (epoch, version), in one conditional statement: nothing is
         written if the user is gone, was re-created, or has written or deleted a post since; a key already there
         keeps its first answer."""
-        from sqlalchemy import literal
 
         current = select(
             literal(key), users.c.id, literal(json.dumps(response, ensure_ascii=False)), literal(time.time())
