@@ -71,6 +71,9 @@ def test_checkpoints_metrics_plots_and_adapter(smoke_run, tmp_path):
     ):
         assert key in rows[0]
     assert rows[0]["rollout_seconds"] > 0 and rows[0]["judge_seconds"] > 0  # measured, not left at 0
+    # the sampler's logprobs against the trainer's for the same tokens, before the step's update (fp32, one model):
+    # logged, and small (a sampler drawing from another distribution, e.g. a penalty, would show here)
+    assert 0 <= rows[0]["sampler_logp_gap"] < 1e-3, rows[0]["sampler_logp_gap"]
     assert json.loads((out / "r_np.json").read_text())["r_np"]
     assert (result.adapter_dir / "adapter_config.json").exists()
     result_cli = CliRunner().invoke(app, ["report", "train", str(out)])

@@ -29,6 +29,8 @@ COLUMNS = {
     # Where the step's time went: rollout (agent loop + retrieval), judging, and the rest (optimisation).
     "rollout_seconds": "pr2/rollout_seconds",
     "judge_seconds": "pr2/judge_seconds",
+    # Mean |trainer's logprob - sampler's logprob| over the step's sampled tokens (0 would be a perfect match).
+    "sampler_logp_gap": "pr2/sampler_logp_gap",
 }
 
 

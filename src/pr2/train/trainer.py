@@ -50,6 +50,26 @@ class PR2GRPOTrainer(GRPOTrainer):
     def _log(self, key: str, value: float) -> None:
         self._metrics["train" if self.model.training else "eval"][key].append(value)
 
+    def _get_per_token_logps_and_entropies(self, *args, compute_entropy=False, **kwargs):
+        out = super()._get_per_token_logps_and_entropies(*args, compute_entropy=compute_entropy, **kwargs)
+        if compute_entropy:  # the loss's own pass: kept for the sampler gap below
+            self._pr2_trained_logps = out[0]
+        return out
+
+    def _compute_loss(self, model, inputs):
+        """TRL's loss, and the mean gap between the sampler's logprobs (the rollout's, full-vocabulary log-softmax
+        of logits / T) and the trainer's for the same tokens: a sampler that drifts from the policy shows here."""
+        loss = super()._compute_loss(model, inputs)
+        sampled, trained = inputs.get("sampling_per_token_logps"), getattr(self, "_pr2_trained_logps", None)
+        self._pr2_trained_logps = None
+        if sampled is not None and trained is not None and sampled.shape == trained.shape:
+            mask = inputs["completion_mask"].bool() & torch.isfinite(sampled) & (sampled != 0)  # 0: none sampled
+            if "tool_mask" in inputs:
+                mask &= inputs["tool_mask"].bool()
+            if mask.any():
+                self._log("pr2/sampler_logp_gap", (trained.detach() - sampled).abs()[mask].mean().item())
+        return loss
+
     def _generate(self, prompts):  # (1)
         started = time.perf_counter()
         out = super()._generate(prompts)
