@@ -154,12 +154,8 @@ def _sample(
 def warm_start(config, questions, output_dir: Path, judge, state) -> Path:
     """Sample (each process its share of the questions, on its device), keep the best, fine-tune (all processes,
     DDP), merge; the main process writes the merged model folder. Returns that folder on every process."""
-    from accelerate.utils import gather_object
-    from datasets import Dataset
-    from trl import SFTConfig, SFTTrainer
-
     from pr2.generation.hf import HFGenerator
-    from pr2.train.policy import load_policy, lora_config, uses_bf16
+    from pr2.train.policy import load_policy
 
     output_dir = Path(output_dir)
     if (output_dir / "config.json").exists():
@@ -172,6 +168,17 @@ def warm_start(config, questions, output_dir: Path, judge, state) -> Path:
     state.wait_for_everyone()
     model, tokenizer = load_policy(config, device=state.device)
     generator = HFGenerator(model.eval(), tokenizer, model_name=config.model)
+    kept, sampled = _sample_and_keep(config, questions, generator, tokenizer, judge, state, work)
+    _fine_tune_and_save(config, model, tokenizer, kept, sampled, state, work, output_dir)
+    return output_dir
+
+
+def _sample_and_keep(config, questions, generator, tokenizer, judge, state, work: Path) -> tuple[list[dict], int]:
+    """Sample `warm_start_samples` episodes per question (with the worked example, and the proposed searches if
+    any), keep the best by the reward, and turn each into a training row without the example; gathered from every
+    process, in question order. Returns (kept rows, episodes sampled in all)."""
+    from accelerate.utils import gather_object
+
     sampling = {k: config.trl_value(k) for k in ("temperature", "top_p")}
     agent = replace(config.agent, example_turn=True, seed=0, **sampling)
     sampled_on = questions[: config.warm_start_questions] if config.warm_start_questions else questions
@@ -219,6 +226,17 @@ def warm_start(config, questions, output_dir: Path, judge, state) -> Path:
     log.info("warm start: kept %d of %d trajectories", len(kept), sampled)
     if not kept:
         raise PR2Error("warm start: no sampled trajectory both searched and answered; raise warm_start_samples")
+    return kept, sampled
+
+
+def _fine_tune_and_save(config, model, tokenizer, kept, sampled: int, state, work: Path, output_dir: Path) -> None:
+    """Fine-tune on the kept rows (TRL's SFTTrainer, the run's LoRA, completion tokens only), merge, and let the main
+    process write the merged model folder (only a complete one appears under its name)."""
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    from pr2.train.policy import lora_config, uses_bf16
+
     rows = [{"input_ids": k["input_ids"], "completion_mask": k["completion_mask"]} for k in kept]
     args = SFTConfig(
         output_dir=str(work / "sft"),
@@ -246,8 +264,6 @@ def warm_start(config, questions, output_dir: Path, judge, state) -> Path:
         trained = trainer.accelerator.unwrap_model(trainer.model)
         merged = trained.merge_and_unload() if config.lora else trained
         summary = {"base_model": config.model, "sampled": sampled, "kept": kept}
-        # only a complete model folder ever appears under the final name
         write_folder_atomic(output_dir, merged, tokenizer, json_files={"pr2-warm-start.json": summary})
         shutil.rmtree(work)
     state.wait_for_everyone()
-    return output_dir
