@@ -237,28 +237,7 @@ def _advance(e: _Episode, c, config: AgentConfig, tokenizer, encode, truncate) -
         e.traj.ended = "length"
         return
     if searched:
-        if len(e.traj.searches) >= config.max_searches:
-            if e.told_to_answer:
-                e.traj.ended = "search_limit"
-                return
-            _insert(e, closing + answer_now_note(config, "You have used all your searches."), encode, config)
-            e.told_to_answer = True
-            return
-        exclude = e.shown if config.skip_shown else ()
-        hits = e.index.search(query, config.top_k, exclude=exclude)
-        e.shown.update(h.id for h in hits)
-        e.traj.searches.append(query)
-        e.traj.retrieved_ids.append([h.id for h in hits])
-        info = format_information(hits, truncate, config)
-        last = len(e.traj.searches) >= config.max_searches
-        near_budget = config.max_model_len - e.length - len(encode(info)) < 2 * config.max_turn_tokens
-        if last or near_budget:
-            why = "That was your last search." if last else "You are close to the length limit."
-            info = format_information(hits, truncate, config, answer_now=why)
-            e.told_to_answer = True
-        _insert(e, closing + info, encode, config)
-        if not e.told_to_answer and e.traj.ended is None and len(e.traj.searches) <= len(e.openings):
-            _open_turn(e, e.openings[len(e.traj.searches) - 1], encode, config)
+        _search(e, query, closing, config, encode, truncate)
         return
     if finish_reason == "eos":
         if config.answer_on_stop and not e.told_to_answer:
@@ -267,6 +246,33 @@ def _advance(e: _Episode, c, config: AgentConfig, tokenizer, encode, truncate) -
             return
         e.traj.ended = "no_answer"  # stopped without an <answer>: counted, answer left empty
     # finish_reason "length": the turn ran out of tokens mid-thought; the next turn continues it.
+
+
+def _search(e: _Episode, query: str, closing: str, config: AgentConfig, encode, truncate) -> None:
+    """Run a search the policy asked for and insert what it found (never trained on): past the search limit, the
+    note to answer instead; after the last search, or near the length budget, the posts with that note."""
+    if len(e.traj.searches) >= config.max_searches:
+        if e.told_to_answer:
+            e.traj.ended = "search_limit"
+            return
+        _insert(e, closing + answer_now_note(config, "You have used all your searches."), encode, config)
+        e.told_to_answer = True
+        return
+    exclude = e.shown if config.skip_shown else ()
+    hits = e.index.search(query, config.top_k, exclude=exclude)
+    e.shown.update(h.id for h in hits)
+    e.traj.searches.append(query)
+    e.traj.retrieved_ids.append([h.id for h in hits])
+    info = format_information(hits, truncate, config)
+    last = len(e.traj.searches) >= config.max_searches
+    near_budget = config.max_model_len - e.length - len(encode(info)) < 2 * config.max_turn_tokens
+    if last or near_budget:
+        why = "That was your last search." if last else "You are close to the length limit."
+        info = format_information(hits, truncate, config, answer_now=why)
+        e.told_to_answer = True
+    _insert(e, closing + info, encode, config)
+    if not e.told_to_answer and e.traj.ended is None and len(e.traj.searches) <= len(e.openings):
+        _open_turn(e, e.openings[len(e.traj.searches) - 1], encode, config)
 
 
 def stop_strings(config: AgentConfig) -> tuple[str, ...]:
