@@ -178,10 +178,9 @@ class HFGenerator:
             eos_token_id=sorted(self.eos_ids),  # every end-of-turn id of the model, not only the first
             return_dict_in_generate=True,
             output_logits=params.logprobs,
-            temperature=params.temperature if sample else 1.0,
-            top_p=params.top_p if sample else 1.0,
-            top_k=0,
         )
+        if sample:  # greedy keeps the neutral values above (warpers only act when sampling)
+            settings.update(temperature=params.temperature, top_p=params.top_p, top_k=0)
         config = GenerationConfig(**settings)
         stopping = stop_criteria(self.tokenizer, tuple(params.stop)) if params.stop else None
         result = self.model.generate(
