@@ -644,15 +644,15 @@ def heldout(
 ) -> None:
     """Score any policy on the generated benchmark's 60 held-out users as `pr2 demo` scores its rows (greedy, fact
     judge with a 95% interval, proxy beside it; not a LaMP-QA score)."""
-    from pr2.demo import TABLE_HEAD
-    from pr2.heldout import exact_policy, row_line, score_policy
+    from pr2.demo import TABLE_HEAD, record_line
+    from pr2.heldout import exact_policy, score_policy
 
     agent = None
     if run_dir is not None:
         model, adapter, agent = exact_policy(run_dir, checkpoint)
     record = score_policy(output_address, model=model, adapter=resolve_adapter(adapter), agent=agent, name=name)
     typer.echo(TABLE_HEAD)
-    typer.echo(row_line(name, record))
+    typer.echo(record_line(name, record))
     typer.echo(f"searches finding an evidence post: {record['searches_finding_evidence']:.1%}")
     typer.echo(f"wrote {output_address / 'heldout-row.json'}")
 

@@ -141,31 +141,24 @@ def table_line(name: str, fact: float, interval, proxy: float, evidence, summary
     return f"| {name} | {fact:.3f} [{low:.3f}, {high:.3f}] | {proxy:.3f} | {found} | {agent} | {by_length} |"
 
 
+def record_line(name: str, record: dict) -> str:
+    """The table's line for a row's record (`Row.record()`, a shipped heldout.json row, a `pr2 heldout` row)."""
+    return table_line(
+        name, record["fact"], record["fact_interval"], record["proxy"], record["evidence_retrieved"],
+        record.get("summary"), record["ended_by_length"],
+    )  # fmt: skip
+
+
 def table(rows: list[Row]) -> str:
-    lines = [TABLE_HEAD]
-    for r in rows:
-        rec = r.record()
-        lines.append(
-            table_line(
-                r.name, rec["fact"], rec["fact_interval"], rec["proxy"], r.evidence, rec.get("summary"), r.by_length
-            )
-        )
-    return "\n".join(lines)
+    return "\n".join([TABLE_HEAD, *(record_line(r.name, r.record()) for r in rows)])
 
 
 def results_table(shipped: Path | None = None) -> str:
     """The shipped held-out table with its ablation rows (`pr2 heldout` rows added by scripts/ship_laptop.py), as
     README.md and docs/laptop.md show it: every number from the shipped file."""
     record = json.loads((shipped or ASSETS / "heldout.json").read_text(encoding="utf-8"))
-    lines = [TABLE_HEAD]
-    for name, row in [*record["rows"].items(), *record.get("ablations", {}).items()]:
-        lines.append(
-            table_line(
-                name, row["fact"], row["fact_interval"], row["proxy"], row["evidence_retrieved"], row.get("summary"),
-                row["ended_by_length"],
-            )
-        )  # fmt: skip
-    return "\n".join(lines)
+    rows = [*record["rows"].items(), *record.get("ablations", {}).items()]
+    return "\n".join([TABLE_HEAD, *(record_line(name, row) for name, row in rows)])
 
 
 def _shown(trajectories, questions, fact_report):

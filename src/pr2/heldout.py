@@ -26,7 +26,6 @@ from pr2.demo import (
     heldout_questions,
     retrieved_by_question,
     reuse_or_redo,
-    table_line,
 )
 from pr2.errors import PR2Error
 
@@ -125,11 +124,3 @@ def score_policy(
     }
     write_json_atomic(out / ROW_FILE, record)
     return record
-
-
-def row_line(name: str, record: dict) -> str:
-    """The demo table's line for a record `score_policy` wrote."""
-    return table_line(
-        name, record["fact"], record["fact_interval"], record["proxy"], record["evidence_retrieved"],
-        record.get("summary"), record["ended_by_length"],
-    )  # fmt: skip

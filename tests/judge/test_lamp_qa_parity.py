@@ -133,7 +133,7 @@ def _compare_baselines(repo: Path, records: list[dict], rag: bool, num_contexts:
             cwd=repo,
             capture_output=True,
             text=True,
-            env={**__import__("os").environ, "PYTHONPATH": str(tmp / "shim")},
+            env={**os.environ, "PYTHONPATH": str(tmp / "shim")},
         )
         assert run.returncode == 0, f"the benchmark's baselines.py failed: {run.stderr[-2000:]}"
         result = CliRunner().invoke(

@@ -177,13 +177,15 @@ class Judge:
     def judge(self, pairs: Sequence[Pair]) -> list[Judgement]:
         pairs = [self._truncate(p) for p in pairs]
         texts = [self.input_text(p) for p in pairs]
-        budget = json.dumps(self._budget(), sort_keys=True) if self._budget() else None
-        keys = [
-            _key(self.mode, self.protocol or "", self.config.model, *([budget] if budget else []), t) for t in texts
-        ]
+        budget = self._budget()
+        scope = [self.mode, self.protocol or "", self.config.model]
+        if budget:  # another generate budget is another judge: its verdicts are kept apart
+            scope.append(json.dumps(budget, sort_keys=True))
+        keys = [_key(*scope, t) for t in texts]
         results: list[Judgement | None] = []
-        todo: dict[str, int] = {}
+        first_of: dict[str, int] = {}  # identical pairs in one call are judged once
         for i, key in enumerate(keys):
+            first_of.setdefault(key, i)
             hit = self.cache.get(key)
             if hit is not None:
                 results.append(
@@ -197,11 +199,7 @@ class Judge:
                 )
             else:
                 results.append(None)
-                todo.setdefault(key, i)  # identical pairs in one batch are judged once
         size = max(1, self.config.flush_every)
-        first_of: dict[str, int] = {}
-        for i, key in enumerate(keys):
-            first_of.setdefault(key, i)
         firsts = list(first_of)  # distinct pairs in order, cached or not: the chunks do not move on a resume
         for start in range(0, len(firsts), size):
             chunk = [first_of[key] for key in firsts[start : start + size]]
@@ -224,7 +222,7 @@ class Judge:
                 results[i] = judgement
         for i, key in enumerate(keys):
             if results[i] is None:
-                results[i] = results[todo[key]]
+                results[i] = results[first_of[key]]
         self.stats.pairs += len(pairs)
         self.stats.cached += sum(r.cached for r in results)  # type: ignore[union-attr]
         self.stats.retried += sum(r.rounds > 1 and not r.cached for r in results)  # type: ignore[union-attr]

@@ -34,7 +34,6 @@ audit = logging.getLogger("pr2.serve.audit")  # one line per deletion: which key
 MAX_USER_ID = 256
 MAX_QUESTION_CHARS = 20_000
 MAX_SEED = 2**63 - 1  # a seed the database and torch both hold
-MAX_CURSOR = 2**63 - 1  # a page cursor is a row id: a signed 64-bit integer in SQLite and PostgreSQL
 HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 
 

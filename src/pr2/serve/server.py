@@ -24,7 +24,7 @@ def build_app(
     from pr2.data.fingerprint import model_identity
     from pr2.retrieval import load_retriever
 
-    store = Store(db, max_posts_per_user=config.max_posts_per_user)
+    store = Store(db)  # create_app sets its per-user post limit from `config`
     answerer = None
     if generator_config is not None:
         generator = load_generator(generator_config)

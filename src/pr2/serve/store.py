@@ -29,6 +29,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -402,13 +403,19 @@ class Store:
         self, user_id: str, post_ids: Sequence[str], embeddings: Sequence[np.ndarray], embedder: str
     ) -> None:
         """Store embeddings made later for posts written without them (or under another encoder), once."""
+        rows = [
+            {"pid": pid, "vector": np.asarray(e, dtype="<f4").tobytes()}
+            for pid, e in zip(post_ids, embeddings, strict=True)
+        ]
+        if not rows:
+            return
+        one_post = (
+            update(posts)
+            .where(posts.c.user_id == user_id, posts.c.id == bindparam("pid"))
+            .values(embedder=embedder, embedding=bindparam("vector"))
+        )
         with self.engine.begin() as conn:
-            for pid, e in zip(post_ids, embeddings, strict=True):
-                conn.execute(
-                    update(posts)
-                    .where(posts.c.user_id == user_id, posts.c.id == pid)
-                    .values(embedder=embedder, embedding=np.asarray(e, dtype="<f4").tobytes())
-                )
+            conn.execute(one_post, rows)  # one statement, executed for every post
 
     def profile(self, user_id: str, texts: bool = True) -> Profile | None:
         """Everything the agent needs of one user, read in one transaction (None for an unknown user). Without
@@ -453,7 +460,6 @@ class Store:
         """Keep an answer made from the user's profile at (epoch, version), in one conditional statement: nothing is
         written if the user is gone, was re-created, or has written or deleted a post since; a key already there
         keeps its first answer."""
-
         current = select(
             literal(key), users.c.id, literal(json.dumps(response, ensure_ascii=False)), literal(time.time())
         ).where(users.c.id == user_id, users.c.epoch == epoch, users.c.version == version)

@@ -23,7 +23,8 @@ from pr2.train.reward import answer_rewards
 log = logging.getLogger(__name__)
 
 
-def _read_cache(path: Path, key: dict) -> dict[str, float]:
+def read_cache(path: Path, key: dict) -> dict[str, float]:
+    """The r_np a cache file holds, if it was made with `key` (else none)."""
     if not path.exists():
         return {}
     try:
@@ -46,11 +47,6 @@ def cache_key(key: dict, answer_prefill: str | None) -> dict:
     return {**key, "answer_prefill": answer_prefill} if answer_prefill else key
 
 
-def read_cache(path: Path, key: dict) -> dict[str, float]:
-    """The r_np a cache file holds, if it was made with `key` (else none)."""
-    return _read_cache(Path(path), key)
-
-
 def nonpersonalized_rewards(
     questions: Sequence[Question],
     generator,
@@ -66,7 +62,7 @@ def nonpersonalized_rewards(
     `answer_prefill`: the agent's, so that the answer without the profile has the form of the policy's."""
     cache_path = Path(cache_path)
     key = cache_key(key, answer_prefill)
-    cached = _read_cache(cache_path, key)
+    cached = read_cache(cache_path, key)
     config = BaselineConfig(method="none", max_tokens=max_tokens, temperature=0.0, answer_prefill=answer_prefill)
     todo = sum(q.id not in cached for q in questions)
     if todo:

@@ -261,7 +261,6 @@ def compute_r_np(config: TrainConfig, questions, model, tokenizer, judge, output
     any process, so the result is exactly one process's."""
     from accelerate.utils import gather_object
 
-    from pr2.data.io import write_json_atomic
     from pr2.generation.hf import HFGenerator
     from pr2.train.baseline import cache_key, nonpersonalized_rewards, read_cache
 
