@@ -79,3 +79,30 @@ def test_train_holds_a_config_built_in_python_to_its_recipe(tmp_path):
     config.trl["output_dir"] = str(tmp_path / "run")
     with pytest.raises(PR2Error, match="recipe: paper refuses advantage"):
         train(config)
+
+
+SOURCES = ("PR²", "LaMP-QA", "pr2 choice", "bookkeeping")
+
+
+@pytest.mark.parametrize("path", PAPER, ids=lambda p: p.stem)
+def test_every_paper_setting_says_where_it_comes_from(path):
+    """Each setting line ends in a comment that opens with its source; a "pr2 choice" says why after a colon."""
+    import yaml
+
+    load_train_config(path)  # the file is a valid config before its comments are read
+    data = yaml.safe_load(path.read_text())
+    names = set(data) | {f"agent.{k}" for k in data["agent"]}
+    seen = set()
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        key = line.split(":", 1)[0].strip()
+        name = f"agent.{key}" if line.startswith("  ") else key
+        if name == "agent":
+            continue  # the section's own line names what follows
+        seen.add(name)
+        comment = line.partition("#")[2].strip()
+        assert comment.startswith(SOURCES), f"{path.name}:{number}: {name} carries no source"
+        if comment.startswith("pr2 choice"):
+            assert comment.startswith("pr2 choice: ") and len(comment) > 20, f"{path.name}:{number}: {name} says no why"
+    assert seen == names - {"agent"}
