@@ -169,3 +169,22 @@ def test_a_post_deleted_after_its_index_was_built_is_never_returned(db_url, mini
     store.delete_post("ana", ids[0])
     hits = index.search("north-facing balcony garden", k=2)
     assert [h.id for h in hits] == [ids[1]] and hits[0].text == NEW
+
+
+def test_the_kept_index_holds_no_post_text_and_goes_when_a_post_is_deleted(live):
+    """What the server keeps in memory between answers is the profile's embeddings and post ids, never a text; a
+    deletion drops the user's kept index at once (not at eviction), so nothing of a deleted post outlives it."""
+    answerer = live.app.state.answerer
+    body = {"posts": [{"text": OLD}, {"text": NEW}]}
+    posted = httpx.post(f"{live.url}/v1/users/ana/posts", json=body, headers=live.headers(), timeout=120)
+    ids = posted.json()["ids"]
+    asked = httpx.post(
+        f"{live.url}/v1/answer", json={"user_id": "ana", "question": QUESTION}, headers=live.headers(), timeout=300
+    )
+    assert asked.status_code == 200 and asked.json()["retrieved_post_ids"]  # its searches fetched texts
+    kept = [index for key, index in answerer._indexes.items() if key[0] == "ana"]
+    assert len(kept) == 1 and {item.id for item in kept[0].items} == set(ids)
+    assert all(item.text == "" for item in kept[0].items)  # ids only: the fetched texts were not kept
+    gone = httpx.delete(f"{live.url}/v1/users/ana/posts/{ids[0]}", headers=live.headers(), timeout=30)
+    assert gone.status_code == 200
+    assert not [key for key in answerer._indexes if key[0] == "ana"]

@@ -19,9 +19,9 @@ class ProfileIndex:
         fetch: Callable[[list[str]], dict[str, str]] | None = None,
     ) -> None:
         """`prepared`: an index already built over `profile`'s texts, in order (e.g. from stored embeddings).
-        `fetch` (ids -> texts): the items' texts are not held; a search fetches the texts of its hits only (pr2
-        serve reads a profile's embeddings, not every post), and a hit whose text is gone by then (deleted) is
-        left out."""
+        `fetch` (ids -> texts): the items' texts are not held, not even after a search; each search fetches the
+        texts of its hits only (pr2 serve reads a profile's embeddings, not every post, and a kept index must hold no
+        text a user may delete), and a hit whose text is gone by then (deleted) is left out."""
         self.items = list(profile)
         self.fetch = fetch
         if not self.items:
@@ -44,10 +44,12 @@ class ProfileIndex:
             batch = [i for _, i in zip(range(k - len(hits)), ranked, strict=False)]
             if not batch:
                 break
-            if self.fetch is not None:
-                texts = self.fetch([self.items[i].id for i in batch])
-                batch = [i for i in batch if self.items[i].id in texts]  # gone since the index was built: left out
-                for i in batch:
-                    self.items[i] = ProfileItem(self.items[i].id, texts[self.items[i].id])
-            hits.extend(self.items[i] for i in batch)
+            if self.fetch is None:
+                hits.extend(self.items[i] for i in batch)
+                continue
+            texts = self.fetch([self.items[i].id for i in batch])
+            # a hit gone since the index was built is left out
+            hits.extend(
+                ProfileItem(self.items[i].id, texts[self.items[i].id]) for i in batch if self.items[i].id in texts
+            )
         return hits

@@ -363,6 +363,8 @@ def create_app(store, answerer: Answerer | None, config: ServeConfig | None = No
             raise RequestError(422, "post id contains a control character or is too long to be one of ours")
         if not await run_in_threadpool(store.delete_post, user_id, post_id):
             raise RequestError(404, f"user {user_id!r} has no post {post_id!r}")
+        if answerer is not None:
+            answerer.forget(user_id)
         audit.info("key %s deleted post %s of user %r", key_id, post_id, user_id)
         return {"deleted": post_id}
 
@@ -372,6 +374,8 @@ def create_app(store, answerer: Answerer | None, config: ServeConfig | None = No
         deleted = await run_in_threadpool(store.delete_user, user_id)
         if deleted is None:
             raise RequestError(404, f"unknown user {user_id!r}")
+        if answerer is not None:
+            answerer.forget(user_id)
         audit.info("key %s deleted user %r and their %d posts", key_id, user_id, deleted)
         return {"deleted_user": user_id, "deleted_posts": deleted}
 

@@ -118,6 +118,7 @@ class Answerer:
         self.cache_answers = cache_answers
         self.index_cache_size = index_cache_size
         self._indexes: OrderedDict[tuple[str, str, int], ProfileIndex] = OrderedDict()
+        self._indexes_lock = threading.Lock()  # the worker builds and reads them; request threads forget them
         # Admission checks run in request threads while the worker encodes: a fast tokenizer must not be shared
         # across threads (it raises "Already borrowed"), so they count with a copy of their own.
         self.tokenizer = copy.deepcopy(agent_tokenizer(generator))
@@ -157,11 +158,14 @@ class Answerer:
         are embedded now, once, and saved."""
         state = self.store.state(user_id)
         if state is None:
+            self.forget(user_id)  # deleted, maybe by another server on the same database
             return None
-        cached = self._indexes.get((user_id, *state))
-        if cached is not None:
-            self._indexes.move_to_end((user_id, *state))
-            return cached, *state
+        with self._indexes_lock:
+            cached = self._indexes.get((user_id, *state))
+            if cached is not None:
+                self._indexes.move_to_end((user_id, *state))
+                return cached, *state
+        self.forget(user_id)  # the profile changed: what was kept of its former state goes now, not at eviction
         profile = self.store.profile(user_id, texts=self.embedder is None)
         if profile is None:
             return None
@@ -186,11 +190,19 @@ class Answerer:
             index = ProfileIndex(
                 items, self.retriever, prepared=prepared, fetch=partial(self.store.post_texts, user_id)
             )
-        key = (user_id, profile.epoch, profile.version)
-        self._indexes[key] = index
-        while len(self._indexes) > self.index_cache_size:
-            self._indexes.popitem(last=False)
+        with self._indexes_lock:
+            self._indexes[(user_id, profile.epoch, profile.version)] = index
+            while len(self._indexes) > self.index_cache_size:
+                self._indexes.popitem(last=False)
         return index, profile.epoch, profile.version
+
+    def forget(self, user_id: str) -> None:
+        """Drop every index kept for the user (their embeddings and post ids): called when they or one of their posts
+        are deleted. A batch already running keeps its own reference until it ends, and its cache write is then
+        refused by the (epoch, version) check."""
+        with self._indexes_lock:
+            for key in [key for key in self._indexes if key[0] == user_id]:
+                del self._indexes[key]
 
     def answer_batch(self, jobs: list[Job]) -> list[dict | Exception]:
         """Answer jobs that share their agent settings, in one run of the loop."""
