@@ -1,18 +1,29 @@
-"""Agent loop throughput on the laptop config's episodes: the cached loop (each episode continues from the keys and
-values of its earlier turns) in fp32 and in bf16, against the reference loop (every turn re-encodes the whole
-episode with transformers' `generate`, as before the turn cache), in one process, same model, questions and seed.
+"""Agent decoding speed on the same tokens: episodes recorded once, then replayed through every engine.
 
-Episodes: `configs/laptop.yaml`'s agent settings (16 questions advanced together, 64 tokens a turn, 896 in all, 3
-searches, MiniLM search) on `pr2 synth --users 300 --seed 0` training questions (made in a temporary folder if
---data is not given), sampled at the recipe's temperature 0.5 with a fixed seed, so every loop writes episodes of
-the same shape.
+Why a replay: engines that sample (the reference `generate` and the cached loop draw differently, fp32 and bf16 see
+different logits) would write different episodes, and tokens/s can favour an arm whose episodes are cheaper. Here the
+agent loop runs once (cached bf16, untimed) and every call it made to the model is recorded: the prompt ids of each
+row, its episode key, the sampling settings and the tokens sampled. Each arm then makes the same calls with
+`replay=` those tokens: its sampler still runs (its cost counts) but the recorded token is decoded, so every arm
+prefills and decodes exactly the same tokens. The script checks that each arm's output equals the recording.
 
-Prints generated (policy) tokens per second of each, the ratios `cached fp32 vs reference` and `cached bf16 vs
-reference`, the prefilled tokens per generated token of each path, and the share of this machine's bf16 matmul peak
-that the bf16 loop reaches: model FLOPs per token (2 x parameters, plus attention over the context) x tokens fed per
-second, divided by a bf16 1024x1024 matmul's FLOP/s timed in the same run.
+Arms: the reference (every turn re-encodes the whole episode with transformers' `generate`) in fp32 and bf16; the
+cached loop (`generation/turn_cache.py`: each token prefilled once) in fp32 and bf16 with sdpa attention throughout
+(the loop as it was); and the engine (the cached loop decoding its one-token steps with eager attention, what pr2 now
+picks for bf16 on a CPU). Each arm has an untimed warm-up (the first two calls), the arms run in a rotating order,
+`--repeats` times; medians are printed.
 
-Run: python benchmarks/agent_speed.py [--questions 16] [--repeats 3] [--data data/synth/train.jsonl]
+The ceiling of each arm: during its replay every forward call's shape is recorded (rows, new tokens, context); the
+same calls are then timed as bare matmuls on the model's own weights (q, k, v, o, gate, up, down of every layer, the
+attention products over the live keys and values, the LM head on the rows that produce logits): `fraction of the
+matmul floor` = that time / the arm's measured time. Beside it the bandwidth bound: the bytes each call must read
+(weights and the live keys and values) / the measured copy bandwidth.
+
+Settings are pinned here (the laptop recipe's agent as of 2026-12-05): 16 questions of `pr2 synth --users 300
+--seed 0`'s training split advanced together, SmolLM2-135M-Instruct (no adapter), MiniLM search, 3 searches of 3 posts,
+48 tokens a turn, 768 in all, posts cut to 32 tokens, temperature 0.7, top_p 0.9, seed 0.
+
+Run: python benchmarks/agent_speed.py [--repeats 3]
 """
 
 from __future__ import annotations
@@ -21,131 +32,214 @@ import argparse
 import statistics
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import yaml
 
 from pr2.agent import AgentConfig, run_agent
-from pr2.agent.loop import LoopTimings
 from pr2.data.io import select_questions
 from pr2.generation import GeneratorConfig, load_generator
+from pr2.generation.turn_cache import TurnCache
 from pr2.retrieval import load_retriever
 
-ROOT = Path(__file__).resolve().parents[1]
+QUESTIONS = 16
+AGENT = AgentConfig(
+    retriever="minilm", top_k=3, max_searches=3, max_turn_tokens=48, max_model_len=768, item_tokens=32,
+    answer_on_stop=True, example_turn=False, answer_prefill="About you:", batch_size=QUESTIONS,
+    temperature=0.7, top_p=0.9, seed=0,
+)  # fmt: skip
 
 
-def laptop_agent(questions: int) -> AgentConfig:
-    recipe = yaml.safe_load((ROOT / "configs" / "laptop.yaml").read_text())
-    agent = AgentConfig(**recipe["agent"])
-    return replace(agent, batch_size=questions, temperature=recipe["temperature"], top_p=recipe["top_p"], seed=0)
+@dataclass
+class Call:
+    prompts: list[list[int]]
+    keys: list | None
+    params: object
+    tokens: list[list[int]]
 
 
-def synth_training_questions(data: str | None, n: int, prefix: str) -> list:
-    """The first `n` training questions of `data`, or of `pr2 synth --users 300 --seed 0` made in a temporary folder."""
-    if data is None:
-        from pr2.data.synth import SynthConfig, write_benchmark
+class Recorder:
+    """The generator the agent loop talks to while recording: every call and what it sampled."""
 
-        folder = tempfile.mkdtemp(prefix=prefix)
-        write_benchmark(SynthConfig(users=300, seed=0), folder)
-        data = str(Path(folder) / "train.jsonl")
-    return select_questions(data, split="train", limit=n)
+    def __init__(self, inner) -> None:
+        self.inner, self.calls = inner, []
 
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
 
-def policy_tokens(trajectories) -> int:
-    return sum(sum(t.loss_mask) for t in trajectories)
-
-
-def prefilled_tokens(trajectories, cached: bool) -> int:
-    """Tokens the model was fed to produce these trajectories: the reference feeds the whole episode at every turn;
-    the cached path feeds each token once."""
-    total = 0
-    for t in trajectories:
-        model_turns = [i for i, s in enumerate(t.segments) if s.kind == "model"]
-        if cached:
-            total += len(t.prompt_ids) + len(t.completion_ids)
-            continue
-        for i in model_turns:
-            total += len(t.prompt_ids) + sum(len(s.token_ids) for s in t.segments[:i]) + len(t.segments[i].token_ids)
-    return total
+    def generate(self, prompts, params, **kwargs):
+        out = self.inner.generate(prompts, params, **kwargs)
+        ids = [self.inner.encode_prompt(p) for p in prompts]
+        self.calls.append(Call(ids, kwargs.get("keys"), params, [c.token_ids for c in out]))
+        return out
 
 
-def bf16_matmul_flops(seconds: float = 2.0) -> float:
-    a = torch.randn(1024, 1024, dtype=torch.bfloat16)
-    b = torch.randn(1024, 1024, dtype=torch.bfloat16)
-    for _ in range(3):
-        a @ b
-    n, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        a @ b
-        n += 1
-    return n * 2 * 1024**3 / (time.perf_counter() - start)
+def record(generator, retriever) -> list[Call]:
+    from pr2.data.synth import SynthConfig, write_benchmark
+
+    folder = tempfile.mkdtemp(prefix="pr2-agent-speed-")
+    write_benchmark(SynthConfig(users=300, seed=0), folder)
+    questions = select_questions(str(Path(folder) / "train.jsonl"), split="train", limit=QUESTIONS)
+    recorder = Recorder(generator)
+    run_agent(questions, recorder, AGENT, retriever=retriever)
+    return recorder.calls
 
 
-def model_flops(model, trajectories) -> float:
-    """Forward FLOPs of the cached path: 2 x parameters per fed token, plus attention (4 x layers x hidden x context
-    per token, context = the token's position)."""
-    params = sum(p.numel() for p in model.parameters())
-    layers, hidden = model.config.num_hidden_layers, model.config.hidden_size
-    total = 0.0
-    for t in trajectories:
-        n = len(t.prompt_ids) + len(t.completion_ids)
-        total += 2 * params * n + 4 * layers * hidden * n * n / 2
-    return total
+class Shapes:
+    """Every forward call of the model: (rows, new tokens, context), from its inputs."""
+
+    def __init__(self, model) -> None:
+        self.calls: list[tuple[int, int, int]] = []
+        self.handle = model.register_forward_pre_hook(self._hook, with_kwargs=True)
+
+    def _hook(self, module, args, kwargs):
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        mask = kwargs.get("attention_mask")
+        context = mask.shape[-1] if mask is not None else ids.shape[1]
+        self.calls.append((ids.shape[0], ids.shape[1], context))
+
+
+def replay(generator, calls: list[Call], cached: bool, decode_attention: str | None, shapes: Shapes) -> float:
+    """Seconds to make every call of the recording, after an untimed warm-up (the first call, on a cache of its
+    own); `shapes` holds the timed forward calls afterwards."""
+    generator.decode_attention = decode_attention
+    for warm_up in (True, False):
+        store = TurnCache() if cached else None
+        shapes.calls.clear()
+        start = time.perf_counter()
+        for call in calls[:1] if warm_up else calls:
+            kwargs = {"turn_cache": store, "keys": call.keys} if cached else {}
+            out = generator.generate(call.prompts, call.params, replay=call.tokens, **kwargs)
+            if [c.token_ids for c in out] != call.tokens:
+                raise AssertionError("an arm decoded other tokens than the recording: the comparison is not fair")
+    return time.perf_counter() - start
+
+
+def weights(model):
+    """Per layer, the weight matrices a forward multiplies by (as the model holds them), and the LM head."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    layers = []
+    for layer in base.model.layers:
+        a, m = layer.self_attn, layer.mlp
+        layers.append([a.q_proj.weight, a.k_proj.weight, a.v_proj.weight, a.o_proj.weight,
+                       m.gate_proj.weight, m.up_proj.weight, m.down_proj.weight])  # fmt: skip
+    return layers, base.lm_head.weight
+
+
+def _median_seconds(fn, repeats: int = 3) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+class Floor:
+    """Bare-matmul time of a forward call of a given shape, on the model's own weights (memoised by shape, context
+    rounded up to 64)."""
+
+    def __init__(self, model) -> None:
+        self.layers, self.head = weights(model)
+        config = model.config
+        self.kv_heads, self.heads = config.num_key_value_heads, config.num_attention_heads
+        self.head_dim = config.hidden_size // config.num_attention_heads
+        self.dtype = self.head.dtype
+        self.memo: dict[tuple[int, int, int], float] = {}
+
+    def seconds(self, rows: int, new: int, context: int) -> float:
+        key = (rows, new, -(-context // 64) * 64)
+        if key not in self.memo:
+            self.memo[key] = _median_seconds(lambda: self._step(*key))
+        return self.memo[key]
+
+    @torch.inference_mode()
+    def _step(self, rows: int, new: int, context: int) -> None:
+        hidden = self.head.shape[1]
+        x = torch.randn(rows * new, hidden, dtype=self.dtype)
+        inner = torch.randn(rows * new, self.layers[0][6].shape[1], dtype=self.dtype)
+        last = torch.randn(rows, hidden, dtype=self.dtype)
+        groups = self.heads // self.kv_heads
+        q = torch.randn(rows, self.kv_heads, groups * new, self.head_dim, dtype=self.dtype)
+        k = torch.randn(rows, self.kv_heads, self.head_dim, context, dtype=self.dtype)
+        v = torch.randn(rows, self.kv_heads, context, self.head_dim, dtype=self.dtype)
+        for q_w, k_w, v_w, o_w, gate_w, up_w, down_w in self.layers:
+            x @ q_w.T, x @ k_w.T, x @ v_w.T
+            (q @ k) @ v  # scores over the live keys, then the values (grouped query heads share their keys)
+            x @ o_w.T, x @ gate_w.T, x @ up_w.T, inner @ down_w.T
+        last @ self.head.T  # logits of one position a row
+
+    def bytes_read(self, rows: int, new: int, context: int) -> int:
+        element = torch.finfo(self.dtype).bits // 8
+        weights = sum(w.numel() for layer in self.layers for w in layer) + self.head.numel()
+        kv = rows * context * len(self.layers) * 2 * self.kv_heads * self.head_dim
+        return (weights + kv) * element
+
+
+def copy_bandwidth(megabytes: int = 512) -> float:
+    """Bytes read per second by a large tensor copy."""
+    source = torch.empty(megabytes * 2**20, dtype=torch.uint8).fill_(1)
+    target = torch.empty_like(source)
+    return source.numel() / _median_seconds(lambda: target.copy_(source), repeats=5)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--questions", type=int, default=16)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--data", default=None, help="a pr2 synth train.jsonl (default: made in a temporary folder)")
     args = parser.parse_args()
-    questions = synth_training_questions(args.data, args.questions, "pr2-agent-speed-")
-    config = laptop_agent(args.questions)
-    retriever = load_retriever(config.retriever)
-    fp32 = load_generator(GeneratorConfig(model="smollm2", dtype="fp32", batch_size=args.questions))
-    bf16 = load_generator(GeneratorConfig(model="smollm2", dtype="bf16", batch_size=args.questions))
-    runs = {
-        "reference": (fp32, replace(config, reuse_kv=False)),
-        "cached fp32": (fp32, config),
-        "cached bf16": (bf16, config),
+    torch.manual_seed(0)
+    retriever = load_retriever(AGENT.retriever)
+    models = {
+        d: load_generator(GeneratorConfig(model="smollm2", dtype=d, batch_size=QUESTIONS)) for d in ("fp32", "bf16")
     }
-    rates: dict[str, list[float]] = {name: [] for name in runs}
-    fed_rates: list[float] = []
-    flops_rates: list[float] = []
-    last = {}
-    for _ in range(args.repeats):
-        for name, (gen, cfg) in runs.items():
-            timings = LoopTimings()
-            start = time.perf_counter()
-            trajs = run_agent(questions, gen, cfg, retriever=retriever, timings=timings)
-            seconds = time.perf_counter() - start
-            rates[name].append(policy_tokens(trajs) / seconds)
-            last[name] = trajs
-            cached = name != "reference"
-            fed = prefilled_tokens(trajs, cached)
-            if name == "cached bf16":
-                fed_rates.append(fed / timings.generation)
-                flops_rates.append(model_flops(gen.model, trajs) / timings.generation)
-            searches = sum(len(t.searches) for t in trajs)
-            print(
-                f"{name:<12} {seconds:6.1f}s  {policy_tokens(trajs)} policy tokens  {fed} fed "
-                f"({fed / max(1, policy_tokens(trajs)):.1f} per policy token)  {searches} searches  "
-                f"retrieval {timings.retrieval:.2f}s"
-            )
-    peak = bf16_matmul_flops()
-    for name, r in rates.items():
-        print(f"{name:<12} median {statistics.median(r):6.1f} policy tokens/s")
-    ref = statistics.median(rates["reference"])
-    print(f"cached fp32 vs reference: {statistics.median(rates['cached fp32']) / ref:.2f}x")
-    print(f"cached bf16 vs reference: {statistics.median(rates['cached bf16']) / ref:.2f}x")
-    mfu = statistics.median(flops_rates) / peak
+    for generator in models.values():
+        generator.model.set_attn_implementation("sdpa")
+    calls = record(models["bf16"], retriever)
+    episodes = len(calls[0].prompts)
+    arms = {  # name: (dtype, cached, decode attention)
+        "reference fp32": ("fp32", False, None),
+        "reference bf16": ("bf16", False, None),
+        "cached fp32": ("fp32", True, None),
+        "cached bf16": ("bf16", True, None),
+        "engine bf16": ("bf16", True, "eager"),
+    }
     print(
-        f"bf16 loop: {statistics.median(fed_rates):.0f} fed tokens/s during generation, "
-        f"{statistics.median(flops_rates) / 1e9:.1f} GFLOP/s = {mfu:.1%} of this machine's bf16 matmul peak "
-        f"({peak / 1e9:.0f} GFLOP/s, 1024x1024)"
+        f"recorded: {episodes} episodes, {len(calls)} calls, {sum(len(t) for c in calls for t in c.tokens)} policy tokens"
     )
+    seconds: dict[str, list[float]] = {name: [] for name in arms}
+    shapes: dict[str, list] = {}
+    tokens = sum(len(t) for c in calls for t in c.tokens)
+    names = list(arms)
+    for repeat in range(args.repeats):
+        order = names[repeat % len(names) :] + names[: repeat % len(names)]
+        for name in order:
+            dtype, cached, kernel = arms[name]
+            recorder = Shapes(models[dtype].model)
+            try:
+                took = replay(models[dtype], calls, cached, kernel, recorder)
+            finally:
+                recorder.handle.remove()
+            seconds[name].append(took)
+            shapes[name] = recorder.calls
+            print(f"  repeat {repeat + 1} {name:<15} {took:7.2f} s")
+    bandwidth = copy_bandwidth()
+    floors = {d: Floor(models[d].model) for d in models}
+    print(f"copy bandwidth: {bandwidth / 1e9:.1f} GB/s read")
+    print("| arm | episodes/s | policy tokens/s | fraction of the matmul floor | bandwidth bound |")
+    print("|---|---|---|---|---|")
+    median = {name: statistics.median(s) for name, s in seconds.items()}
+    for name, (dtype, _, _) in arms.items():
+        floor = sum(floors[dtype].seconds(*shape) for shape in shapes[name])
+        bound = sum(floors[dtype].bytes_read(*shape) for shape in shapes[name]) / bandwidth
+        print(
+            f"| {name} | {episodes / median[name]:.3f} | {tokens / median[name]:.1f} | "
+            f"{floor / median[name]:.1%} | {bound / median[name]:.1%} |"
+        )
+    print(f"cached fp32 vs reference fp32: {median['reference fp32'] / median['cached fp32']:.2f}x")
+    print(f"cached bf16 vs reference bf16: {median['reference bf16'] / median['cached bf16']:.2f}x")
+    print(f"engine bf16 vs cached bf16: {median['cached bf16'] / median['engine bf16']:.2f}x")
 
 
 if __name__ == "__main__":

@@ -16,9 +16,16 @@ def _chat(tokenizer, text: str) -> list[int]:
     return apply_chat_template(tokenizer, [{"role": "user", "content": text}])
 
 
-def test_continuing_from_the_cache_gives_the_reference_tokens_turn_after_turn(hf_generator):
+ENGINES = [None, "eager"]  # the cached path decoding with the model's own kernel (sdpa), and with eager attention
+
+
+@pytest.mark.parametrize("decode_attention", ENGINES, ids=["sdpa-decode", "eager-decode"])
+def test_continuing_from_the_cache_gives_the_reference_tokens_turn_after_turn(
+    hf_generator, decode_attention, monkeypatch
+):
     """Three rows of different lengths, two turns with a different amount of inserted text per row: every turn's
     greedy tokens equal a fresh generate over the whole context, and the cache holds each row's whole context."""
+    monkeypatch.setattr(hf_generator, "decode_attention", decode_attention)
     tok = hf_generator.tokenizer
     rows = [_chat(tok, t) for t in ("Name a colour.", "What is the capital of France? Think first.", "Hi")]
     params = SamplingParams(temperature=0.0, max_tokens=12, stop=("</search>", "</answer>"), logprobs=True)
@@ -115,3 +122,46 @@ def test_a_seeded_episode_draws_the_same_whatever_its_batch_and_leaves_the_globa
     other_seed = hf_generator.generate([mine], replace(params, seed=8), turn_cache=TurnCache(), keys=["mine"])
     another_key = hf_generator.generate([mine], params, turn_cache=TurnCache(), keys=["yours"])
     assert other_seed[0].token_ids != alone.token_ids or another_key[0].token_ids != alone.token_ids
+
+
+@pytest.mark.parametrize("decode_attention", ENGINES, ids=["sdpa-decode", "eager-decode"])
+def test_batched_equals_one_at_a_time_on_every_engine(hf_generator, decode_attention, monkeypatch):
+    """At temperature 0 a row's tokens do not depend on the rows decoded beside it, whatever the decode kernel; and
+    the model leaves a call with its own kernel."""
+    monkeypatch.setattr(hf_generator, "decode_attention", decode_attention)
+    own = hf_generator.model.config._attn_implementation
+    tok = hf_generator.tokenizer
+    rows = [_chat(tok, t) for t in ("Name a colour.", "What is the capital of France? Think first.", "Hi")]
+    params = SamplingParams(temperature=0.0, max_tokens=10)
+    together = hf_generator.generate(rows, params, turn_cache=TurnCache(), keys=[0, 1, 2])
+    for i, row in enumerate(rows):
+        (alone,) = hf_generator.generate([row], params, turn_cache=TurnCache(), keys=[i])
+        assert alone.token_ids == together[i].token_ids
+    assert hf_generator.model.config._attn_implementation == own
+
+
+def test_eager_decode_is_chosen_for_bf16_on_a_cpu_only(tiny_llama_dir):
+    from transformers import AutoModelForCausalLM
+
+    from pr2.generation.turn_cache import decode_attention_for
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir, attn_implementation="sdpa")
+    assert decode_attention_for(model) is None  # fp32: sdpa decodes faster here
+    assert decode_attention_for(model.to(torch.bfloat16)) == "eager"
+
+
+@pytest.mark.parametrize("cached", [True, False], ids=["cached", "reference"])
+def test_a_replay_decodes_the_recorded_tokens_exactly(hf_generator, cached):
+    """Benchmarks replay recorded episodes through every engine: whatever the sampler draws, the replay decodes the
+    recorded tokens and ends where they end, and the other rows of its batch are untouched by it."""
+    tok = hf_generator.tokenizer
+    rows = [_chat(tok, t) for t in ("Name a colour.", "Write a short poem about the sea.")]
+    params = SamplingParams(temperature=1.0, top_p=0.9, max_tokens=16, stop=("</search>",), seed=3)
+    recorded = hf_generator.generate(rows, params, turn_cache=TurnCache(), keys=[0, 1])
+    other = SamplingParams(temperature=1.0, top_p=0.9, max_tokens=16, stop=("</search>",), seed=99)
+    kwargs = {"turn_cache": TurnCache(), "keys": [0, 1]} if cached else {}
+    replayed = hf_generator.generate(rows, other, replay=[c.token_ids for c in recorded], **kwargs)
+    assert [c.token_ids for c in replayed] == [c.token_ids for c in recorded]
+    assert [c.finish_reason for c in replayed] == [c.finish_reason for c in recorded]
+    free = hf_generator.generate(rows, other, **kwargs)
+    assert [c.token_ids for c in free] != [c.token_ids for c in recorded]  # without the replay, another draw

@@ -17,7 +17,7 @@ from pr2.errors import PR2Error, first_line
 from pr2.generation.base import Completion, Prompt, SamplingParams
 from pr2.generation.chat import encode_prompt
 from pr2.generation.finish import end_of_turn_ids, finish_ids
-from pr2.generation.turn_cache import TurnCache, generate_continued, supports_turn_cache
+from pr2.generation.turn_cache import TurnCache, decode_attention_for, generate_continued, supports_turn_cache
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +115,8 @@ class HFGenerator:
             tokenizer.pad_token = tokenizer.eos_token
         self.eos_ids = end_of_turn_ids(tokenizer, model.generation_config)
         self.keeps_turns = supports_turn_cache(model)
+        self.decode_attention = decode_attention_for(model)
+        """The cached path's kernel for one-token steps (None: the model's own); see `decode_attention_for`."""
 
     @property
     def dtype_name(self) -> str:
@@ -141,24 +143,38 @@ class HFGenerator:
 
     @torch.inference_mode()
     def generate(
-        self, prompts: Sequence[Prompt], params: SamplingParams, *, turn_cache: TurnCache | None = None, keys=None
+        self,
+        prompts: Sequence[Prompt],
+        params: SamplingParams,
+        *,
+        turn_cache: TurnCache | None = None,
+        keys=None,
+        replay: Sequence[Sequence[int]] | None = None,
     ) -> list[Completion]:
         """`turn_cache` and `keys` (one per prompt): continue each prompt from what the cache holds for its key
-        (every token prefilled once across turns), the whole list in one batch."""
+        (every token prefilled once across turns), the whole list in one batch. `replay` (one token list per prompt,
+        n = 1): decode exactly these tokens, the sampler still running (benchmarks compare engines on the same
+        episodes with it)."""
         encoded = [self.encode_prompt(p) for p in prompts]
+        if replay is not None and (params.n != 1 or len(replay) != len(encoded)):
+            raise PR2Error("replay takes one token list per prompt, with n = 1")
         if turn_cache is not None and params.n == 1:
             return generate_continued(
-                self.model, self.tokenizer, encoded, keys, params, turn_cache, frozenset(self.eos_ids)
-            )
+                self.model, self.tokenizer, encoded, keys, params, turn_cache, frozenset(self.eos_ids),
+                decode_attention=self.decode_attention, replay=replay,
+            )  # fmt: skip
         out: list[Completion] = []
         if params.seed is not None:
             torch.manual_seed(params.seed)
         for start in range(0, len(encoded), self.batch_size):
-            out.extend(self._generate_batch(encoded[start : start + self.batch_size], params))
+            forced = None if replay is None else replay[start : start + self.batch_size]
+            out.extend(self._generate_batch(encoded[start : start + self.batch_size], params, forced))
         return out
 
-    def _generate_batch(self, rows: list[list[int]], params: SamplingParams) -> list[Completion]:
-        from transformers import GenerationConfig
+    def _generate_batch(
+        self, rows: list[list[int]], params: SamplingParams, replay: Sequence[Sequence[int]] | None = None
+    ) -> list[Completion]:
+        from transformers import GenerationConfig, LogitsProcessorList
 
         ids, mask = self._left_pad(rows)
         sample = params.temperature > 0
@@ -183,9 +199,11 @@ class HFGenerator:
             settings.update(temperature=params.temperature, top_p=params.top_p, top_k=0)
         config = GenerationConfig(**settings)
         stopping = stop_criteria(self.tokenizer, tuple(params.stop)) if params.stop else None
+        forcing = LogitsProcessorList([_Replay(replay, ids.shape[1])]) if replay is not None else None
         result = self.model.generate(
-            input_ids=ids, attention_mask=mask, generation_config=config, stopping_criteria=stopping
-        )
+            input_ids=ids, attention_mask=mask, generation_config=config, stopping_criteria=stopping,
+            logits_processor=forcing,
+        )  # fmt: skip
         new = result.sequences[:, ids.shape[1] :].tolist()
         logprobs = None
         if params.logprobs:
@@ -215,3 +233,17 @@ class HFGenerator:
             lp = torch.log_softmax(logits, dim=-1)
             out.extend({c: lp[r, t].item() for c, t in cand_ids.items()} for r in range(len(ids)))
         return out
+
+
+class _Replay:
+    """A logits processor that leaves each row only its recorded next token (the warpers and the draw still run)."""
+
+    def __init__(self, tokens: Sequence[Sequence[int]], prompt_width: int) -> None:
+        self.tokens, self.prompt_width = tokens, prompt_width
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        step = input_ids.shape[1] - self.prompt_width
+        forced = torch.full_like(scores, float("-inf"))
+        for row, tokens in enumerate(self.tokens):
+            forced[row, tokens[min(step, len(tokens) - 1)]] = 0.0
+        return forced

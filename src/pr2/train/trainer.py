@@ -29,6 +29,7 @@ from pr2.train.metrics import MetricsFile
 from pr2.train.policy import load_policy, lora_config, uses_bf16
 from pr2.train.reward import PERSONALIZED, R_NP, column, reward_columns
 from pr2.train.rollout import make_rollout_func
+from pr2.train.scoring import GROUPING_FREE_LOSSES, compact_head_on_cpu, regroup_by_length, score_counted
 
 log = logging.getLogger(__name__)
 
@@ -40,26 +41,69 @@ class PR2GRPOTrainer(GRPOTrainer):
     own group advantage for `group`. Times and r - r_np go to TRL's logs (and so to metrics.jsonl)."""
 
     def __init__(
-        self, *args, pr2_advantage: str, pr2_std_floor: float, pr2_columns, pr2_rollout_log=None, **kwargs
+        self,
+        *args,
+        pr2_advantage: str,
+        pr2_std_floor: float,
+        pr2_columns,
+        pr2_rollout_log=None,
+        pr2_lean_scoring: bool = True,
+        **kwargs,
     ) -> None:
+        """`pr2_lean_scoring` False scores as TRL does (benchmarks/train_speed.py compares the two)."""
         super().__init__(*args, reward_funcs=[c.func for c in pr2_columns], **kwargs)
+        self.pr2_lean_scoring = pr2_lean_scoring
         self.pr2_advantage, self.pr2_std_floor = pr2_advantage, pr2_std_floor
         self.pr2_rollout_log = pr2_rollout_log
         self.pr2_r, self.pr2_r_np = column(pr2_columns, PERSONALIZED), column(pr2_columns, R_NP)
+        self._pr2_counted = None
 
     def _log(self, key: str, value: float) -> None:
         self._metrics["train" if self.model.training else "eval"][key].append(value)
 
-    def _get_per_token_logps_and_entropies(self, *args, compute_entropy=False, **kwargs):
-        out = super()._get_per_token_logps_and_entropies(*args, compute_entropy=compute_entropy, **kwargs)
+    def _get_per_token_logps_and_entropies(
+        self, model, input_ids, attention_mask, logits_to_keep, batch_size=None, compute_entropy=False,
+        compute_aux_loss=False, **extra,
+    ):  # fmt: skip
+        """TRL's scores, computed on length-sorted chunks cut to their own columns, with only the tokens the loss
+        reads scored (train/scoring.py); inputs beyond text (images, token types, MoE losses) take TRL's path."""
+        if not self.pr2_lean_scoring or compute_aux_loss or any(value is not None for value in extra.values()):
+            out = super()._get_per_token_logps_and_entropies(
+                model, input_ids, attention_mask, logits_to_keep, batch_size, compute_entropy, compute_aux_loss,
+                **extra,
+            )  # fmt: skip
+        else:
+            counted = self._pr2_counted if compute_entropy else None  # the loss's pass knows its mask
+            with compact_head_on_cpu():
+                logps, entropies = score_counted(
+                    model, input_ids, attention_mask, logits_to_keep, batch_size or input_ids.size(0), counted,
+                    compute_entropy, self.accelerator.autocast,
+                )  # fmt: skip
+            out = (logps, entropies, None)
         if compute_entropy:  # the loss's own pass: kept for the sampler gap below
             self._pr2_trained_logps = out[0]
         return out
 
+    def _prepare_inputs(self, generation_batch):
+        """TRL's micro-batches of a new generation batch regrouped by length (the loss is unchanged where its
+        normalisation does not depend on the grouping), so that little of each is padding."""
+        before = self._buffered_inputs
+        inputs = super()._prepare_inputs(generation_batch)
+        fresh = self.model.training and self._buffered_inputs is not before and len(self._buffered_inputs) > 1
+        if fresh and self.pr2_lean_scoring and self.loss_type in GROUPING_FREE_LOSSES:
+            self._buffered_inputs = regroup_by_length(self._buffered_inputs)
+            inputs = self._buffered_inputs[self._step % self.args.steps_per_generation]
+        return inputs
+
     def _compute_loss(self, model, inputs):
         """TRL's loss, and the mean gap between the sampler's logprobs (the rollout's, full-vocabulary log-softmax
         of logits / T) and the trainer's for the same tokens: a sampler that drifts from the policy shows here."""
-        loss = super()._compute_loss(model, inputs)
+        mask = inputs["completion_mask"]
+        self._pr2_counted = mask * inputs["tool_mask"] if "tool_mask" in inputs else mask  # TRL's loss mask
+        try:
+            loss = super()._compute_loss(model, inputs)
+        finally:
+            self._pr2_counted = None
         sampled, trained = inputs.get("sampling_per_token_logps"), getattr(self, "_pr2_trained_logps", None)
         self._pr2_trained_logps = None
         if sampled is not None and trained is not None and sampled.shape == trained.shape:
