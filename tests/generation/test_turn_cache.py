@@ -70,6 +70,51 @@ def test_nucleus_sampling_keeps_exactly_the_nucleus():
     assert greedy.tolist() == [0, 0]
 
 
+def _kept(probs: torch.Tensor, top_p: float) -> torch.Tensor:
+    from pr2.generation.turn_cache import nucleus
+
+    mask = torch.zeros_like(probs, dtype=torch.bool)
+    for rows, weights, ids in nucleus(probs, top_p):
+        for r, w, i in zip(rows.tolist(), weights, ids, strict=True):
+            mask[r, i[w > 0]] = True
+    return mask
+
+
+def test_the_nucleus_is_transformers_top_p_on_a_full_vocabulary_boundary_and_ties_included():
+    """The kept set equals TopPLogitsWarper's on SmolLM2's 49,152-word vocabulary: peaked rows (nucleus within the
+    top-k) and flat ones (the full sort), a mass that reaches top_p exactly (left out, as there), and a tie
+    straddling the boundary (as many of the tied tokens kept)."""
+    from transformers.generation.logits_process import TopPLogitsWarper
+
+    vocab = 49_152
+    torch.manual_seed(0)
+    peaked, flat = torch.randn(4, vocab) * 4, torch.randn(4, vocab) * 0.05
+    for logits in (peaked, flat):
+        for top_p in (0.1, 0.5, 0.9, 0.99):
+            probs = torch.softmax(logits, dim=-1)
+            theirs = TopPLogitsWarper(top_p)(None, logits.clone()) > -float("inf")
+            ours = _kept(probs, top_p)
+            # Where they differ, the token's boundary mass is top_p within float32 rounding of a 49k-term sum, and
+            # ours follows the exact rule (kept iff the mass above it, summed in float64, is below top_p).
+            for row, token in (ours != theirs).nonzero().tolist():
+                above = probs[row][probs[row] > probs[row, token]].double().sum().item()
+                assert abs(above - top_p) < 1e-5 and ours[row, token] == (above < top_p), (top_p, row, token)
+            assert int((ours != theirs).sum()) <= 1
+    exact = torch.full((1, vocab), -float("inf"))
+    exact[0, :3] = torch.log(torch.tensor([0.5, 0.25, 0.25]))  # 0.5 reaches top_p = 0.5 exactly: nothing more
+    theirs = TopPLogitsWarper(0.5)(None, exact.clone()) > -float("inf")
+    assert torch.equal(_kept(torch.softmax(exact, dim=-1), 0.5), theirs) and int(theirs.sum()) == 1
+    tie = torch.randn(1, vocab) * 0.1 - 10
+    tied = torch.randperm(vocab)[:6]
+    tie[0, tied[:2]], tie[0, tied[2:]] = 3.0, 2.0
+    probs = torch.softmax(tie, dim=-1)
+    top_p = (probs[0, tied[:2]].sum() + 1.5 * probs[0, tied[2]]).item()  # inside the four-way tie
+    theirs = TopPLogitsWarper(top_p)(None, tie.clone()) > -float("inf")
+    ours = _kept(probs, top_p)
+    assert int(ours.sum()) == int(theirs.sum()) == 4
+    assert ours[0, tied[:2]].all() and int(ours[0, tied[2:]].sum()) == 2
+
+
 def test_dtype_auto_picks_bf16_only_where_the_cpu_has_it(monkeypatch):
     from pr2.errors import PR2Error
     from pr2.generation import hf

@@ -113,24 +113,30 @@ def sample_tokens(logits: torch.Tensor, params: SamplingParams, generators=None)
     probs = torch.softmax(logits / params.temperature, dim=-1)
     if params.top_p >= 1.0:
         return _race(probs, generators)
-    # The nucleus is almost always within the few hundred most likely tokens: a top-k finds them without sorting
-    # the whole vocabulary (the full sort took a quarter of a CPU decoding step); a row whose nucleus is wider takes
-    # the full sort, alone (so a row's draws never depend on the other rows of its batch). Either way the kept set
-    # is exactly the nucleus.
+    chosen = torch.empty(probs.shape[0], dtype=torch.long, device=probs.device)
+    for rows, weights, ids in nucleus(probs, params.top_p):
+        draws = _race(weights, None if generators is None else [generators[r] for r in rows.tolist()])
+        chosen[rows] = ids.gather(-1, draws[:, None]).squeeze(-1)
+    return chosen
+
+
+def nucleus(probs: torch.Tensor, top_p: float):
+    """The nucleus of each row, as transformers' TopPLogitsWarper keeps it: a token stays while the mass of the
+    tokens more likely than it is below top_p (so the most likely always stays, and a token that would only reach
+    exactly top_p is left out). Yields (rows, weights, ids): candidate token ids per row and their probabilities,
+    0 outside the nucleus. Which of several equally likely tokens straddling the boundary stay is, there as here, the
+    sort's choice; how many stay is the same.
+
+    The nucleus is almost always within the few hundred most likely tokens: a top-k finds them without sorting the
+    whole vocabulary (the full sort took a quarter of a CPU decoding step); a row whose nucleus is wider takes the
+    full sort, alone (so a row's draws never depend on the other rows of its batch)."""
     k = min(_NUCLEUS_CANDIDATES, probs.shape[-1])
     top, order = probs.topk(k, dim=-1)
-    wide = (top.sum(dim=-1) < params.top_p) if k < probs.shape[-1] else torch.zeros_like(top[:, 0], dtype=torch.bool)
-    chosen = torch.empty(probs.shape[0], dtype=torch.long, device=probs.device)
+    wide = (top.sum(dim=-1) < top_p) if k < probs.shape[-1] else torch.zeros_like(top[:, 0], dtype=torch.bool)
     for rows, narrow in (((~wide).nonzero().flatten(), True), (wide.nonzero().flatten(), False)):
-        if not len(rows):
-            continue
-        w, o = (top[rows], order[rows]) if narrow else probs[rows].sort(dim=-1, descending=True)
-        outside = w.cumsum(dim=-1) - w > params.top_p  # always keeps the most likely token
-        draws = _race(
-            w.masked_fill(outside, 0.0), None if generators is None else [generators[r] for r in rows.tolist()]
-        )
-        chosen[rows] = o.gather(-1, draws[:, None]).squeeze(-1)
-    return chosen
+        if len(rows):
+            w, o = (top[rows], order[rows]) if narrow else probs[rows].sort(dim=-1, descending=True)
+            yield rows, w.masked_fill(w.cumsum(dim=-1) - w >= top_p, 0.0), o
 
 
 _NUCLEUS_CANDIDATES = 256
