@@ -1,5 +1,6 @@
 """The agent loop with the real bundled SmolLM2 (and a scripted policy where exact limits are checked)."""
 
+import math
 from dataclasses import replace
 
 import pytest
@@ -84,6 +85,9 @@ def test_masks_and_logprobs_align_with_ids(forced_run, hf_generator):
             if s.kind == "model":
                 assert hf_generator.tokenizer.decode(s.token_ids, skip_special_tokens=True) == s.text
                 assert all(lp <= 0 for lp in s.logprobs)
+                assert lps[pos : pos + len(s.token_ids)] == s.logprobs
+            else:  # nothing was sampled there: NaN, never 0.0 (the log-probability of a certain token)
+                assert all(math.isnan(lp) for lp in lps[pos : pos + len(s.token_ids)])
             pos += len(s.token_ids)
         assert 0 in mask and 1 in mask
 
@@ -296,7 +300,7 @@ def test_batched_loop_at_temperature_zero_equals_one_question_at_a_time(hf_gener
     for a, b in zip(together, alone, strict=True):
         assert (a.question_id, a.completion_ids, a.loss_mask) == (b.question_id, b.completion_ids, b.loss_mask)
         assert (a.searches, a.retrieved_ids, a.answer, a.ended) == (b.searches, b.retrieved_ids, b.answer, b.ended)
-        assert a.completion_logprobs == pytest.approx(b.completion_logprobs, abs=1e-3)
+        assert a.completion_logprobs == pytest.approx(b.completion_logprobs, abs=1e-3, nan_ok=True)
 
 
 def test_answer_prefill_goes_in_wherever_the_answer_opens_and_is_never_trained_on(hf_generator):

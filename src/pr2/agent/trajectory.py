@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
@@ -38,13 +39,15 @@ class Trajectory:
 
     @property
     def completion_logprobs(self) -> list[float]:
-        """One value per completion token; 0.0 where none was sampled (information) or none was returned."""
+        """One value per completion token: the sampler's log-probability (the full-vocabulary log-softmax of
+        logits / T), NaN where there is none (inserted information, a turn the loop opened, a back end that returned
+        none). Never 0.0, which is a real log-probability (a certain token); TRL leaves NaN tokens uncorrected."""
         out: list[float] = []
         for s in self.segments:
             if s.kind == "model" and s.logprobs is not None and len(s.logprobs) == len(s.token_ids):
                 out.extend(s.logprobs)
             else:
-                out.extend([0.0] * len(s.token_ids))
+                out.extend([math.nan] * len(s.token_ids))
         return out
 
     @property

@@ -107,7 +107,7 @@ class PR2GRPOTrainer(GRPOTrainer):
         sampled, trained = inputs.get("sampling_per_token_logps"), getattr(self, "_pr2_trained_logps", None)
         self._pr2_trained_logps = None
         if sampled is not None and trained is not None and sampled.shape == trained.shape:
-            mask = inputs["completion_mask"].bool() & torch.isfinite(sampled) & (sampled != 0)  # 0: none sampled
+            mask = inputs["completion_mask"].bool() & torch.isfinite(sampled)  # NaN: nothing was sampled there
             if "tool_mask" in inputs:
                 mask &= inputs["tool_mask"].bool()
             if mask.any():
