@@ -98,3 +98,42 @@ def merge_adapter(model, adapter: str, what: str):
             return PeftModel.from_pretrained(model, adapter).merge_and_unload()
     except Exception as err:
         raise PR2Error(f"cannot merge {what} {adapter!r}: {first_line(err)}") from None
+
+
+class MergedDecoder:
+    """A copy of a LoRA policy with the adapter merged into its weights, for decoding rollouts: one matmul a layer
+    instead of the base's plus the adapter's two (and peft's per-layer dispatch). The LoRA-targeted weights are
+    refreshed from the trained ones when the optimizer has stepped since; the trained model's frozen base is never
+    merged into or unmerged in place (each round trip would round its bf16 weights once more)."""
+
+    def __init__(self) -> None:
+        self.model = None
+        self.step: int | None = None
+        self._pairs: list = []  # (the copy's Linear, the policy's LoRA layer)
+
+    def get(self, policy, step: int):
+        """The merged copy of `policy` (a PeftModel) as of optimizer step `step`."""
+        import copy
+
+        from peft.tuners.lora import LoraLayer
+
+        if self.model is None:
+            self.model = copy.deepcopy(policy).merge_and_unload().eval()
+            for param in self.model.parameters():
+                param.requires_grad_(False)
+            merged = dict(self.model.named_modules())
+            prefix = "base_model.model."
+            self._pairs = [
+                (merged[name.removeprefix(prefix)], layer)
+                for name, layer in policy.named_modules()
+                if isinstance(layer, LoraLayer)
+            ]
+            self.step = step
+        elif step != self.step:
+            with torch.no_grad():
+                for target, layer in self._pairs:
+                    (adapter,) = layer.active_adapters
+                    weight = layer.get_base_layer().weight.float() + layer.get_delta_weight(adapter).float()
+                    target.weight.copy_(weight.to(target.weight.dtype))
+            self.step = step
+        return self.model

@@ -19,6 +19,7 @@ from pr2.errors import PR2Error
 from pr2.generation.base import Completion, SamplingParams
 from pr2.generation.finish import end_of_turn_ids, finish_ids
 from pr2.generation.hf import HFGenerator
+from pr2.train.policy import MergedDecoder
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +27,10 @@ log = logging.getLogger(__name__)
 class PolicyGenerator:
     """Generates with the model being trained (no vLLM): the same code path trains on a CPU."""
 
-    def __init__(self, trainer, tokenizer) -> None:
-        self.trainer, self.tokenizer = trainer, tokenizer
+    def __init__(self, trainer, tokenizer, merged: MergedDecoder | None = None) -> None:
+        """`merged`: decode with a merged copy of a LoRA policy (kept across calls by its owner); used on a CPU
+        without DeepSpeed, where the copy's memory is cheap and the unmerged adapter's extra matmuls are not."""
+        self.trainer, self.tokenizer, self.merged = trainer, tokenizer, merged
         self.model_name = "policy"
 
     def encode_prompt(self, prompt):
@@ -42,7 +45,10 @@ class PolicyGenerator:
         model.eval()
         try:
             with unwrap_model_for_generation(model, self.trainer.accelerator) as unwrapped:
-                yield unwrapped
+                if self.merged is not None and _mergeable(unwrapped, self.trainer):
+                    yield self.merged.get(unwrapped, self.trainer.state.global_step)
+                else:
+                    yield unwrapped
         finally:
             model.train(was_training)
 
@@ -56,6 +62,13 @@ class PolicyGenerator:
             return HFGenerator(model, self.tokenizer, model_name="policy", batch_size=len(prompts)).generate(
                 prompts, params, **turns
             )
+
+
+def _mergeable(model, trainer) -> bool:
+    from peft import PeftModel
+
+    on_cpu = next(model.parameters()).device.type == "cpu"
+    return isinstance(model, PeftModel) and on_cpu and trainer.accelerator.state.deepspeed_plugin is None
 
 
 class TRLVLLMGenerator:
@@ -123,6 +136,8 @@ def make_rollout_func(
 ):
     """The function TRL calls with (prompts, trainer); `recorder` (a list) receives each step's trajectories."""
 
+    merged = MergedDecoder()
+
     def rollout(prompts: list, trainer) -> dict:
         try:
             batch = [questions[str(p)] for p in prompts]
@@ -133,7 +148,7 @@ def make_rollout_func(
         generator = (
             TRLVLLMGenerator(trainer, tokenizer)
             if getattr(trainer, "use_vllm", False)
-            else PolicyGenerator(trainer, tokenizer)
+            else PolicyGenerator(trainer, tokenizer, merged)
         )
         trajectories = run_agent(batch, generator, config, retriever=retriever, tokenizer=tokenizer)
         check_rollout(trajectories)
