@@ -105,12 +105,15 @@ def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     return i
 
 
-def sample_tokens(logits: torch.Tensor, params: SamplingParams, generators=None) -> torch.Tensor:
+def sample_tokens(
+    logits: torch.Tensor, params: SamplingParams, generators=None, log_probs: torch.Tensor | None = None
+) -> torch.Tensor:
     """One token per row: argmax at temperature 0, else temperature then nucleus (top_p) sampling. `generators`
-    (one torch.Generator per row) make each row's draws its own: the same whatever its slot in the batch."""
+    (one torch.Generator per row) make each row's draws its own: the same whatever its slot in the batch.
+    `log_probs`: the log-softmax of logits / temperature, when the caller has it already (one pass, not two)."""
     if params.temperature <= 0:
         return logits.argmax(dim=-1)
-    probs = torch.softmax(logits / params.temperature, dim=-1)
+    probs = log_probs.exp() if log_probs is not None else torch.softmax(logits / params.temperature, dim=-1)
     if params.top_p >= 1.0:
         return _race(probs, generators)
     chosen = torch.empty(probs.shape[0], dtype=torch.long, device=probs.device)
@@ -310,6 +313,7 @@ def generate_continued(
             row_generator(params.seed, key, len(row), ids.device) for key, row in zip(keys, rows, strict=True)
         ]
     scale = params.temperature if params.temperature > 0 else 1.0
+    enders = stop_enders(tokenizer, tuple(params.stop)) if params.stop else None
     with attention_kernel(model, None):  # whatever a step below switches to, the model leaves with its own
         for step in range(params.max_tokens):
             if step == 1 and decode_attention is not None:
@@ -319,14 +323,16 @@ def generate_continued(
                 logits_to_keep=1,
             )  # fmt: skip
             logits = out.logits[:, -1, :].float()
-            tokens = sample_tokens(logits, params, None if generators is None else [generators[r] for r in batch.rows])
+            log_probs = torch.log_softmax(logits / scale, dim=-1) if params.logprobs else None
+            row_generators = None if generators is None else [generators[r] for r in batch.rows]
+            tokens = sample_tokens(logits, params, row_generators, log_probs)
             if replay is not None:
                 tokens = torch.tensor(
                     [replay[r][min(len(generated[r]), len(replay[r]) - 1)] for r in batch.rows], device=tokens.device
                 )
             token_lps = None
-            if params.logprobs:
-                token_lps = torch.log_softmax(logits / scale, dim=-1).gather(-1, tokens[:, None]).squeeze(-1).tolist()
+            if log_probs is not None:
+                token_lps = log_probs.gather(-1, tokens[:, None]).squeeze(-1).tolist()
             tokens_list = tokens.tolist()
             for j, r in enumerate(batch.rows):
                 if done[r]:
@@ -334,7 +340,7 @@ def generate_continued(
                 generated[r].append(tokens_list[j])
                 if token_lps is not None:
                     logprobs[r].append(token_lps[j])
-                if _row_ends(generated[r], tokenizer, end_ids, params):
+                if _row_ends(generated[r], tokenizer, end_ids, params, enders):
                     done[r] = True
                     store.entries[keys[r]] = _Entry(fed[r], batch.row_kv(j))  # all but the token just sampled
                     finished_unpruned.append(j)
@@ -359,10 +365,30 @@ def generate_continued(
     ]
 
 
-def _row_ends(generated: list[int], tokenizer, end_ids: frozenset[int], params: SamplingParams) -> bool:
+_STOP_ENDERS: dict[tuple[int, tuple[str, ...]], tuple[object, frozenset[int] | None]] = {}
+
+
+def stop_enders(tokenizer, stops: tuple[str, ...]) -> frozenset[int] | None:
+    """The ids whose text holds the last character of one of `stops`: a stop string can only be completed by one of
+    them, so a row's tail is decoded only when it samples one (not at every step). None (check every step) where a
+    last character is not ASCII (a byte-level token may hold only part of it). Built once per tokenizer and stops."""
+    key = (id(tokenizer), stops)
+    if key not in _STOP_ENDERS:  # the tokenizer is kept in the value, so its id is never reused for another
+        lasts = {s[-1] for s in stops}
+        enders = None
+        if all(c.isascii() for c in lasts):
+            texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))], skip_special_tokens=True)
+            enders = frozenset(i for i, text in enumerate(texts) if any(c in text for c in lasts))
+        _STOP_ENDERS[key] = (tokenizer, enders)
+    return _STOP_ENDERS[key][1]
+
+
+def _row_ends(
+    generated: list[int], tokenizer, end_ids: frozenset[int], params: SamplingParams, enders: frozenset[int] | None
+) -> bool:
     if generated[-1] in end_ids:
         return True
-    if params.stop:
+    if params.stop and (enders is None or generated[-1] in enders):
         tail = tokenizer.decode(generated[-_STOP_TAIL_TOKENS:], skip_special_tokens=True)
         if first_stop(tail, params.stop) is not None:
             return True
