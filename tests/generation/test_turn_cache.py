@@ -16,10 +16,19 @@ def _chat(tokenizer, text: str) -> list[int]:
     return apply_chat_template(tokenizer, [{"role": "user", "content": text}])
 
 
-ENGINES = [None, "eager"]  # the cached path decoding with the model's own kernel (sdpa), and with eager attention
+# the cached path decoding with the model's own kernel (sdpa), with eager attention, and with pr2's grouped kernel
+ENGINES = [None, "eager", "pr2_grouped"]
+ENGINE_IDS = ["sdpa-decode", "eager-decode", "grouped-decode"]
 
 
-@pytest.mark.parametrize("decode_attention", ENGINES, ids=["sdpa-decode", "eager-decode"])
+@pytest.fixture(autouse=True, scope="module")
+def _grouped_kernel_known():
+    from pr2.generation.attention import register
+
+    register()
+
+
+@pytest.mark.parametrize("decode_attention", ENGINES, ids=ENGINE_IDS)
 def test_continuing_from_the_cache_gives_the_reference_tokens_turn_after_turn(
     hf_generator, decode_attention, monkeypatch
 ):
@@ -169,7 +178,7 @@ def test_a_seeded_episode_draws_the_same_whatever_its_batch_and_leaves_the_globa
     assert other_seed[0].token_ids != alone.token_ids or another_key[0].token_ids != alone.token_ids
 
 
-@pytest.mark.parametrize("decode_attention", ENGINES, ids=["sdpa-decode", "eager-decode"])
+@pytest.mark.parametrize("decode_attention", ENGINES, ids=ENGINE_IDS)
 def test_batched_equals_one_at_a_time_on_every_engine(hf_generator, decode_attention, monkeypatch):
     """At temperature 0 a row's tokens do not depend on the rows decoded beside it, whatever the decode kernel; and
     the model leaves a call with its own kernel."""

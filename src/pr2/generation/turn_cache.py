@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import torch
 
+from pr2.generation import attention as grouped
 from pr2.generation.base import Completion, SamplingParams
 from pr2.generation.finish import finish_ids, first_stop
 
@@ -80,6 +81,8 @@ def attention_of(model) -> str | None:
 def set_attention(model, kernel: str) -> None:
     """transformers' own switch (every attention layer reads the config's kernel at each forward)."""
     if attention_of(model) != kernel:
+        if kernel == grouped.NAME:
+            grouped.register()
         model.set_attn_implementation(kernel)
 
 
