@@ -186,6 +186,23 @@ def copy_bandwidth(megabytes: int = 512) -> float:
     return source.numel() / _median_seconds(lambda: target.copy_(source), repeats=5)
 
 
+def lora_policy(generator):
+    """The bf16 model under the laptop recipe's LoRA (r 16 on every linear layer, a trained-looking B), unmerged, as
+    training rollouts decoded before they took a merged copy (train/policy.py MergedDecoder)."""
+    import copy
+
+    from peft import LoraConfig, get_peft_model
+
+    from pr2.generation.hf import HFGenerator
+
+    config = LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", task_type="CAUSAL_LM")
+    model = get_peft_model(copy.deepcopy(generator.model), config).eval()
+    for name, param in model.named_parameters():
+        if "lora_B" in name:
+            param.data.normal_(0, 0.01)
+    return HFGenerator(model, generator.tokenizer, model_name="smollm2+lora", batch_size=QUESTIONS)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -197,6 +214,7 @@ def main() -> None:
     }
     for generator in models.values():
         generator.model.set_attn_implementation("sdpa")
+    models["bf16, LoRA unmerged"] = lora_policy(models["bf16"])
     calls = record(models["bf16"], retriever)
     episodes = len(calls[0].prompts)
     arms = {  # name: (dtype, cached, decode attention)
@@ -206,6 +224,7 @@ def main() -> None:
         "cached bf16": ("bf16", True, None),
         "engine bf16 (eager decode)": ("bf16", True, "eager"),
         "engine bf16 (grouped decode)": ("bf16", True, register()),
+        "engine bf16, LoRA unmerged": ("bf16, LoRA unmerged", True, register()),
     }
     print(
         f"recorded: {episodes} episodes, {len(calls)} calls, {sum(len(t) for c in calls for t in c.tokens)} policy tokens"
@@ -225,9 +244,10 @@ def main() -> None:
                 recorder.handle.remove()
             seconds[name].append(took)
             shapes[name] = recorder.calls
-            print(f"  repeat {repeat + 1} {name:<15} {took:7.2f} s")
+            print(f"  repeat {repeat + 1} {name:<30} {took:7.2f} s")
     bandwidth = copy_bandwidth()
-    floors = {d: Floor(models[d].model) for d in models}
+    floors = {d: Floor(models[d].model) for d in ("fp32", "bf16")}
+    floors["bf16, LoRA unmerged"] = floors["bf16"]  # its floor: the base matmuls, as a merged copy does them
     print(f"copy bandwidth: {bandwidth / 1e9:.1f} GB/s read")
     print("| arm | episodes/s | policy tokens/s | fraction of the matmul floor | bandwidth bound |")
     print("|---|---|---|---|---|")
@@ -243,6 +263,8 @@ def main() -> None:
     print(f"cached bf16 vs reference bf16: {median['reference bf16'] / median['cached bf16']:.2f}x")
     for engine in ("engine bf16 (eager decode)", "engine bf16 (grouped decode)"):
         print(f"{engine} vs cached bf16: {median['cached bf16'] / median[engine]:.2f}x")
+    merged = median["engine bf16, LoRA unmerged"] / median["engine bf16 (grouped decode)"]
+    print(f"merged LoRA (a plain model) vs the unmerged PeftModel, both grouped decode: {merged:.2f}x")
 
 
 if __name__ == "__main__":
