@@ -32,7 +32,7 @@ import argparse
 import statistics
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -58,6 +58,7 @@ class Call:
     keys: list | None
     params: object
     tokens: list[list[int]]
+    budgets: list[int] | None
 
 
 class Recorder:
@@ -72,7 +73,7 @@ class Recorder:
     def generate(self, prompts, params, **kwargs):
         out = self.inner.generate(prompts, params, **kwargs)
         ids = [self.inner.encode_prompt(p) for p in prompts]
-        self.calls.append(Call(ids, kwargs.get("keys"), params, [c.token_ids for c in out]))
+        self.calls.append(Call(ids, kwargs.get("keys"), params, [c.token_ids for c in out], kwargs.get("budgets")))
         return out
 
 
@@ -110,9 +111,21 @@ def replay(generator, calls: list[Call], cached: bool, decode_attention: str | N
         shapes.calls.clear()
         start = time.perf_counter()
         for call in calls[:1] if warm_up else calls:
-            kwargs = {"turn_cache": store, "keys": call.keys} if cached else {}
-            out = generator.generate(call.prompts, call.params, replay=call.tokens, **kwargs)
-            if [c.token_ids for c in out] != call.tokens:
+            if cached:
+                kwargs = {"turn_cache": store, "keys": call.keys, "budgets": call.budgets}
+                got = [c.token_ids for c in generator.generate(call.prompts, call.params, replay=call.tokens, **kwargs)]
+            else:  # one call per token budget, as the loop makes them without a turn cache
+                got = [None] * len(call.prompts)
+                budgets = call.budgets or [call.params.max_tokens] * len(call.prompts)
+                for budget in sorted(set(budgets), reverse=True):
+                    rows = [i for i, b in enumerate(budgets) if b == budget]
+                    params = replace(call.params, max_tokens=budget)
+                    out = generator.generate(
+                        [call.prompts[i] for i in rows], params, replay=[call.tokens[i] for i in rows]
+                    )
+                    for i, c in zip(rows, out, strict=True):
+                        got[i] = c.token_ids
+            if got != call.tokens:
                 raise AssertionError("an arm decoded other tokens than the recording: the comparison is not fair")
     return time.perf_counter() - start
 

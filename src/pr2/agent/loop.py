@@ -155,11 +155,14 @@ def _run_batch(
         if not active:
             break
         # Each episode may write at most what is left of its budget (a server answers HTTP 400 past
-        # max_model_len); episodes with the same cap share one call, which is one call in the usual case.
+        # max_model_len). The in-process cached path takes a budget per row, so every episode shares one call;
+        # elsewhere episodes with the same cap share one call, which is one call in the usual case.
+        caps = {id(e): min(config.max_turn_tokens, config.max_model_len - e.length) for e in active}
         by_cap: dict[int, list[_Episode]] = {}
         for e in active:
-            by_cap.setdefault(min(config.max_turn_tokens, config.max_model_len - e.length), []).append(e)
-        for cap, group in sorted(by_cap.items(), reverse=True):
+            by_cap.setdefault(caps[id(e)], []).append(e)
+        groups = sorted(by_cap.items(), reverse=True) if turn_cache is None else [(max(caps.values()), active)]
+        for cap, group in groups:
             ids = [e.traj.prompt_ids + e.traj.completion_ids for e in group]
             prompts = ids if token_in else [tokenizer.decode(x) for x in ids]
             params = SamplingParams(
@@ -173,7 +176,8 @@ def _run_batch(
             t0 = time.perf_counter()
             if turn_cache is not None:
                 keys = [id(e) for e in group]
-                completions = generator.generate(prompts, params, turn_cache=turn_cache, keys=keys)
+                budgets = [caps[id(e)] for e in group]
+                completions = generator.generate(prompts, params, turn_cache=turn_cache, keys=keys, budgets=budgets)
             else:
                 completions = generator.generate(prompts, params)
             timings.generation += time.perf_counter() - t0

@@ -150,18 +150,22 @@ class HFGenerator:
         turn_cache: TurnCache | None = None,
         keys=None,
         replay: Sequence[Sequence[int]] | None = None,
+        budgets: Sequence[int] | None = None,
     ) -> list[Completion]:
         """`turn_cache` and `keys` (one per prompt): continue each prompt from what the cache holds for its key
         (every token prefilled once across turns), the whole list in one batch. `replay` (one token list per prompt,
         n = 1): decode exactly these tokens, the sampler still running (benchmarks compare engines on the same
-        episodes with it)."""
+        episodes with it). `budgets` (with `turn_cache`): each row's own token limit, at most `params.max_tokens`,
+        so rows with different room left decode in one batch."""
         encoded = [self.encode_prompt(p) for p in prompts]
         if replay is not None and (params.n != 1 or len(replay) != len(encoded)):
             raise PR2Error("replay takes one token list per prompt, with n = 1")
+        if budgets is not None and (turn_cache is None or params.n != 1):
+            raise PR2Error("budgets per row need the turn cache and n = 1")
         if turn_cache is not None and params.n == 1:
             return generate_continued(
                 self.model, self.tokenizer, encoded, keys, params, turn_cache, frozenset(self.eos_ids),
-                decode_attention=self.decode_attention, replay=replay,
+                decode_attention=self.decode_attention, replay=replay, budgets=budgets,
             )  # fmt: skip
         out: list[Completion] = []
         if params.seed is not None:

@@ -283,6 +283,7 @@ def generate_continued(
     *,
     decode_attention: str | None = None,
     replay: Sequence[Sequence[int]] | None = None,
+    budgets: Sequence[int] | None = None,
 ) -> list[Completion]:
     """Continue each row from what `store` holds for its key; afterwards `store` holds each row's new state.
 
@@ -290,8 +291,10 @@ def generate_continued(
     chunk, keeps the model's own): on a CPU in bf16 eager attention decodes about twice as fast as sdpa, which
     prefills faster (see `decode_attention_for`). `replay` (one token list per row): decode these tokens instead of
     the sampled ones, the sampler still running so that its cost counts; benchmarks use it to run several engines on
-    the very same episodes."""
-    if params.max_tokens <= 0:
+    the very same episodes. `budgets`: each row's own token limit (at most `params.max_tokens`), so that rows with
+    different room left share the batch."""
+    budgets = [params.max_tokens] * len(rows) if budgets is None else [min(b, params.max_tokens) for b in budgets]
+    if max(budgets, default=0) <= 0:
         return [Completion("", [], [] if params.logprobs else None, "length") for _ in rows]
     pasts, keeps, chunks = [], [], []
     for row, key in zip(rows, keys, strict=True):
@@ -300,9 +303,7 @@ def generate_continued(
         pasts.append(past)
         keeps.append(keep)
         chunks.append(row[keep:])
-    cache, mask, ids, pos, next_pos = _assemble(
-        model, pasts, keeps, chunks, tokenizer.pad_token_id, params.max_tokens + 1
-    )
+    cache, mask, ids, pos, next_pos = _assemble(model, pasts, keeps, chunks, tokenizer.pad_token_id, max(budgets) + 1)
     del pasts
     batch = _Batch(model, cache, mask, next_pos, list(range(len(rows))))
     generated: list[list[int]] = [[] for _ in rows]
@@ -318,7 +319,7 @@ def generate_continued(
     scale = params.temperature if params.temperature > 0 else 1.0
     enders = stop_enders(tokenizer, tuple(params.stop)) if params.stop else None
     with attention_kernel(model, None):  # whatever a step below switches to, the model leaves with its own
-        for step in range(params.max_tokens):
+        for step in range(max(budgets)):
             if step == 1 and decode_attention is not None:
                 set_attention(model, decode_attention)
             out = model(
@@ -343,7 +344,7 @@ def generate_continued(
                 generated[r].append(tokens_list[j])
                 if token_lps is not None:
                     logprobs[r].append(token_lps[j])
-                if _row_ends(generated[r], tokenizer, end_ids, params, enders):
+                if _row_ends(generated[r], tokenizer, end_ids, params, enders, budgets[r]):
                     done[r] = True
                     store.entries[keys[r]] = _Entry(fed[r], batch.row_kv(j))  # all but the token just sampled
                     finished_unpruned.append(j)
@@ -387,7 +388,12 @@ def stop_enders(tokenizer, stops: tuple[str, ...]) -> frozenset[int] | None:
 
 
 def _row_ends(
-    generated: list[int], tokenizer, end_ids: frozenset[int], params: SamplingParams, enders: frozenset[int] | None
+    generated: list[int],
+    tokenizer,
+    end_ids: frozenset[int],
+    params: SamplingParams,
+    enders: frozenset[int] | None,
+    budget: int,
 ) -> bool:
     if generated[-1] in end_ids:
         return True
@@ -395,4 +401,4 @@ def _row_ends(
         tail = tokenizer.decode(generated[-_STOP_TAIL_TOKENS:], skip_special_tokens=True)
         if first_stop(tail, params.stop) is not None:
             return True
-    return len(generated) >= params.max_tokens
+    return len(generated) >= budget
