@@ -166,11 +166,11 @@ class Floor:
     def seconds(self, rows: int, new: int, context: int) -> float:
         key = (rows, new, -(-context // 64) * 64)
         if key not in self.memo:
-            self.memo[key] = _median_seconds(lambda: self._step(*key))
+            self.memo[key] = _median_seconds(self._step(*key))
         return self.memo[key]
 
-    @torch.inference_mode()
-    def _step(self, rows: int, new: int, context: int) -> None:
+    def _step(self, rows: int, new: int, context: int):
+        """The call's matmuls as a function of no arguments (its inputs made beforehand, off the clock)."""
         hidden = self.head.shape[1]
         x = torch.randn(rows * new, hidden, dtype=self.dtype)
         inner = torch.randn(rows * new, self.layers[0][6].shape[1], dtype=self.dtype)
@@ -179,11 +179,16 @@ class Floor:
         q = torch.randn(rows, self.kv_heads, groups * new, self.head_dim, dtype=self.dtype)
         k = torch.randn(rows, self.kv_heads, self.head_dim, context, dtype=self.dtype)
         v = torch.randn(rows, self.kv_heads, context, self.head_dim, dtype=self.dtype)
-        for q_w, k_w, v_w, o_w, gate_w, up_w, down_w in self.layers:
-            x @ q_w.T, x @ k_w.T, x @ v_w.T
-            (q @ k) @ v  # scores over the live keys, then the values (grouped query heads share their keys)
-            x @ o_w.T, x @ gate_w.T, x @ up_w.T, inner @ down_w.T
-        last @ self.head.T  # logits of one position a row
+
+        @torch.inference_mode()
+        def run() -> None:
+            for q_w, k_w, v_w, o_w, gate_w, up_w, down_w in self.layers:
+                x @ q_w.T, x @ k_w.T, x @ v_w.T
+                (q @ k) @ v  # scores over the live keys, then the values (grouped query heads share their keys)
+                x @ o_w.T, x @ gate_w.T, x @ up_w.T, inner @ down_w.T
+            last @ self.head.T  # logits of one position a row
+
+        return run
 
     def bytes_read(self, rows: int, new: int, context: int) -> int:
         element = torch.finfo(self.dtype).bits // 8

@@ -219,3 +219,17 @@ def test_a_replay_decodes_the_recorded_tokens_exactly(hf_generator, cached):
     assert [c.finish_reason for c in replayed] == [c.finish_reason for c in recorded]
     free = hf_generator.generate(rows, other, **kwargs)
     assert [c.token_ids for c in free] != [c.token_ids for c in recorded]  # without the replay, another draw
+
+
+def test_rows_with_their_own_budgets_share_one_batch(hf_generator):
+    """Episodes near their length limit have less room than the rest: in one call each stops at its own budget and
+    writes what a call with that budget alone writes."""
+    tok = hf_generator.tokenizer
+    rows = [_chat(tok, t) for t in ("Name a colour.", "Write a short poem about the sea.", "Count to twenty.")]
+    params = SamplingParams(temperature=0.0, max_tokens=12)
+    budgets = [3, 12, 7]
+    together = hf_generator.generate(rows, params, turn_cache=TurnCache(), keys=[0, 1, 2], budgets=budgets)
+    for row, budget, got in zip(rows, budgets, together, strict=True):
+        (alone,) = hf_generator.generate([row], replace(params, max_tokens=budget), turn_cache=TurnCache(), keys=[0])
+        assert got.token_ids == alone.token_ids and len(got.token_ids) <= budget
+        assert got.finish_reason == alone.finish_reason
