@@ -16,16 +16,9 @@ def _chat(tokenizer, text: str) -> list[int]:
     return apply_chat_template(tokenizer, [{"role": "user", "content": text}])
 
 
-# the cached path decoding with the model's own kernel (sdpa), with eager attention, and with pr2's grouped kernel
-ENGINES = [None, "eager", "pr2_grouped"]
-ENGINE_IDS = ["sdpa-decode", "eager-decode", "grouped-decode"]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _grouped_kernel_known():
-    from pr2.generation.attention import register
-
-    register()
+# the cached path decoding with the model's own kernel (sdpa) and with eager attention for its one-token steps
+ENGINES = [None, "eager"]
+ENGINE_IDS = ["sdpa-decode", "eager-decode"]
 
 
 @pytest.mark.parametrize("decode_attention", ENGINES, ids=ENGINE_IDS)
@@ -192,16 +185,6 @@ def test_batched_equals_one_at_a_time_on_every_engine(hf_generator, decode_atten
         (alone,) = hf_generator.generate([row], params, turn_cache=TurnCache(), keys=[i])
         assert alone.token_ids == together[i].token_ids
     assert hf_generator.model.config._attn_implementation == own
-
-
-def test_eager_decode_is_chosen_for_bf16_on_a_cpu_only(tiny_llama_dir):
-    from transformers import AutoModelForCausalLM
-
-    from pr2.generation.turn_cache import decode_attention_for
-
-    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir, attn_implementation="sdpa")
-    assert decode_attention_for(model) is None  # fp32: sdpa decodes faster here
-    assert decode_attention_for(model.to(torch.bfloat16)) == "eager"
 
 
 @pytest.mark.parametrize("cached", [True, False], ids=["cached", "reference"])

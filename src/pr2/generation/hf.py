@@ -17,7 +17,7 @@ from pr2.errors import PR2Error, first_line
 from pr2.generation.base import Completion, Prompt, SamplingParams
 from pr2.generation.chat import encode_prompt
 from pr2.generation.finish import end_of_turn_ids, finish_ids
-from pr2.generation.turn_cache import TurnCache, decode_attention_for, generate_continued, supports_turn_cache
+from pr2.generation.turn_cache import TurnCache, generate_continued, supports_turn_cache
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +115,8 @@ class HFGenerator:
             tokenizer.pad_token = tokenizer.eos_token
         self.eos_ids = end_of_turn_ids(tokenizer, model.generation_config)
         self.keeps_turns = supports_turn_cache(model)
-        self.decode_attention = decode_attention_for(model)
-        """The cached path's kernel for one-token steps (None: the model's own); see `decode_attention_for`."""
+        self.decode_attention: str | None = None
+        """The cached path's kernel for one-token steps (None: the model's own; see `generate_continued`)."""
 
     @property
     def dtype_name(self) -> str:

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 
 import torch
 
-from pr2.generation import attention as grouped
 from pr2.generation.base import Completion, SamplingParams
 from pr2.generation.finish import finish_ids, first_stop
 
@@ -63,16 +62,6 @@ def supports_turn_cache(model) -> bool:
     return not getattr(config, "sliding_window", None) or not getattr(config, "use_sliding_window", True)
 
 
-def decode_attention_for(model) -> str | None:
-    """The attention kernel for one-token decode steps: eager on a CPU in bf16 (measured here: a 16-row decode step
-    at 500 tokens of context took 134.6 ms with sdpa and 60.0 ms with eager, while sdpa prefills faster; in fp32
-    eager is the slower one), else the model's own (None)."""
-    parameter = next(model.parameters())
-    if parameter.device.type == "cpu" and parameter.dtype == torch.bfloat16 and attention_of(model) == "sdpa":
-        return "eager"
-    return None
-
-
 def attention_of(model) -> str | None:
     config = getattr(model, "config", None)
     return getattr(config, "_attn_implementation", None)
@@ -81,8 +70,6 @@ def attention_of(model) -> str | None:
 def set_attention(model, kernel: str) -> None:
     """transformers' own switch (every attention layer reads the config's kernel at each forward)."""
     if attention_of(model) != kernel:
-        if kernel == grouped.NAME:
-            grouped.register()
         model.set_attn_implementation(kernel)
 
 
@@ -288,8 +275,9 @@ def generate_continued(
     """Continue each row from what `store` holds for its key; afterwards `store` holds each row's new state.
 
     `decode_attention`: the attention kernel of the one-token steps (the first forward, which prefills each row's new
-    chunk, keeps the model's own): on a CPU in bf16 eager attention decodes about twice as fast as sdpa, which
-    prefills faster (see `decode_attention_for`). `replay` (one token list per row): decode these tokens instead of
+    chunk, keeps the model's own); None keeps the model's own throughout. Measured on this loop (bf16, 2 cores,
+    benchmarks/agent_speed.py) sdpa decoded fastest, so pr2 sets none; the switch stays for models and machines
+    where another kernel wins. `replay` (one token list per row): decode these tokens instead of
     the sampled ones, the sampler still running so that its cost counts; benchmarks use it to run several engines on
     the very same episodes. `budgets`: each row's own token limit (at most `params.max_tokens`), so that rows with
     different room left share the batch."""
