@@ -161,6 +161,7 @@ class Floor:
         self.kv_heads, self.heads = config.num_key_value_heads, config.num_attention_heads
         self.head_dim = config.hidden_size // config.num_attention_heads
         self.dtype = self.head.dtype
+        self.weight_count = sum(w.numel() for layer in self.layers for w in layer) + self.head.numel()
         self.memo: dict[tuple[int, int, int], float] = {}
 
     def seconds(self, rows: int, new: int, context: int) -> float:
@@ -192,9 +193,8 @@ class Floor:
 
     def bytes_read(self, rows: int, new: int, context: int) -> int:
         element = torch.finfo(self.dtype).bits // 8
-        weights = sum(w.numel() for layer in self.layers for w in layer) + self.head.numel()
         kv = rows * context * len(self.layers) * 2 * self.kv_heads * self.head_dim
-        return (weights + kv) * element
+        return (self.weight_count + kv) * element
 
 
 def copy_bandwidth(megabytes: int = 512) -> float:

@@ -158,10 +158,13 @@ def _run_batch(
         # max_model_len). The in-process cached path takes a budget per row, so every episode shares one call;
         # elsewhere episodes with the same cap share one call, which is one call in the usual case.
         caps = {id(e): min(config.max_turn_tokens, config.max_model_len - e.length) for e in active}
-        by_cap: dict[int, list[_Episode]] = {}
-        for e in active:
-            by_cap.setdefault(caps[id(e)], []).append(e)
-        groups = sorted(by_cap.items(), reverse=True) if turn_cache is None else [(max(caps.values()), active)]
+        if turn_cache is not None:
+            groups = [(max(caps.values()), active)]
+        else:
+            by_cap: dict[int, list[_Episode]] = {}
+            for e in active:
+                by_cap.setdefault(caps[id(e)], []).append(e)
+            groups = sorted(by_cap.items(), reverse=True)
         for cap, group in groups:
             ids = [e.traj.prompt_ids + e.traj.completion_ids for e in group]
             prompts = ids if token_in else [tokenizer.decode(x) for x in ids]

@@ -74,12 +74,10 @@ def set_attention(model, kernel: str) -> None:
 
 
 @contextlib.contextmanager
-def attention_kernel(model, kernel: str | None):
-    """Run the block with `kernel` (None: the model's own), and give the model back its own kernel afterwards."""
+def own_attention_after(model):
+    """Whatever kernel the block switches the model to, the model leaves it with its own."""
     own = attention_of(model)
     try:
-        if kernel is not None:
-            set_attention(model, kernel)
         yield
     finally:
         if own is not None:
@@ -306,7 +304,7 @@ def generate_continued(
         ]
     scale = params.temperature if params.temperature > 0 else 1.0
     enders = stop_enders(tokenizer, tuple(params.stop)) if params.stop else None
-    with attention_kernel(model, None):  # whatever a step below switches to, the model leaves with its own
+    with own_attention_after(model) if decode_attention is not None else contextlib.nullcontext():
         for step in range(max(budgets)):
             if step == 1 and decode_attention is not None:
                 set_attention(model, decode_attention)

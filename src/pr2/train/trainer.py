@@ -98,8 +98,10 @@ class PR2GRPOTrainer(GRPOTrainer):
     def _compute_loss(self, model, inputs):
         """TRL's loss, and the mean gap between the sampler's logprobs (the rollout's, full-vocabulary log-softmax
         of logits / T) and the trainer's for the same tokens: a sampler that drifts from the policy shows here."""
-        mask = inputs["completion_mask"]
-        self._pr2_counted = mask * inputs["tool_mask"] if "tool_mask" in inputs else mask  # TRL's loss mask
+        loss_mask = inputs["completion_mask"]  # TRL's own loss mask
+        if "tool_mask" in inputs:
+            loss_mask = loss_mask * inputs["tool_mask"]
+        self._pr2_counted = loss_mask
         try:
             loss = super()._compute_loss(model, inputs)
         finally:
@@ -107,9 +109,7 @@ class PR2GRPOTrainer(GRPOTrainer):
         sampled, trained = inputs.get("sampling_per_token_logps"), getattr(self, "_pr2_trained_logps", None)
         self._pr2_trained_logps = None
         if sampled is not None and trained is not None and sampled.shape == trained.shape:
-            mask = inputs["completion_mask"].bool() & torch.isfinite(sampled)  # NaN: nothing was sampled there
-            if "tool_mask" in inputs:
-                mask &= inputs["tool_mask"].bool()
+            mask = loss_mask.bool() & torch.isfinite(sampled)  # NaN: nothing was sampled there
             if mask.any():
                 self._log("pr2/sampler_logp_gap", (trained.detach() - sampled).abs()[mask].mean().item())
         return loss
