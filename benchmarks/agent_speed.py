@@ -10,21 +10,23 @@ prefills and decodes exactly the same tokens. The script checks that each arm's 
 Arms: the reference (every turn re-encodes the whole episode with transformers' `generate`) in fp32 and bf16; the
 cached loop (`generation/turn_cache.py`: each token prefilled once) in fp32 and bf16 with sdpa attention throughout
 (pr2's loop); the cached loop decoding its one-token steps with eager attention (the kernel a probe of a fresh
-DynamicCache found faster, FACTS.md); and the cached loop through an unmerged LoRA r16 PeftModel (how training
-rollouts decoded before they took a merged copy). Each arm has an untimed warm-up (the first two calls), the arms run in a rotating order,
+DynamicCache found faster, FACTS.md); the cached loop with packed linear layers (generation/packed.py: oneDNN's
+weights packed once, pr2's default for bf16 on a CPU since 2026-12-05; every other arm multiplies plainly, as pr2 did
+before); and the cached loop through an unmerged LoRA r16 PeftModel (how training rollouts decoded before they took
+a merged copy). `--arm NAME` (repeatable) runs a subset. Each arm has an untimed warm-up (the first two calls), the arms run in a rotating order,
 `--repeats` times; medians are printed.
 
 The ceiling of each arm: during its replay every forward call's shape is recorded (rows, new tokens, context); the
 same calls are then timed as bare matmuls on the model's own weights (q, k, v, o, gate, up, down of every layer, the
-attention products over the live keys and values, the LM head on the rows that produce logits): `fraction of the
-matmul floor` = that time / the arm's measured time. Beside it the bandwidth bound: the bytes each call must read
+attention products over the live keys and values, the LM head on the rows that produce logits), with the arm's own
+kind of product (packed or plain): `fraction of the matmul floor` = that time / the arm's measured time. Beside it the bandwidth bound: the bytes each call must read
 (weights and the live keys and values) / the measured copy bandwidth.
 
 Settings are pinned here (the laptop recipe's agent as of 2026-12-05): 16 questions of `pr2 synth --users 300
 --seed 0`'s training split advanced together, SmolLM2-135M-Instruct (no adapter), MiniLM search, 3 searches of 3 posts,
 48 tokens a turn, 768 in all, posts cut to 32 tokens, temperature 0.7, top_p 0.9, seed 0.
 
-Run: python benchmarks/agent_speed.py [--repeats 3]
+Run: python benchmarks/agent_speed.py [--repeats 3] [--arm NAME ...]
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ import torch
 from pr2.agent import AgentConfig, run_agent
 from pr2.data.io import select_questions
 from pr2.generation import GeneratorConfig, load_generator
+from pr2.generation.packed import pack_linears, unpack_linears
 from pr2.generation.turn_cache import TurnCache
 from pr2.retrieval import load_retriever
 
@@ -155,8 +158,9 @@ class Floor:
     """Bare-matmul time of a forward call of a given shape, on the model's own weights (memoised by shape, context
     rounded up to 64)."""
 
-    def __init__(self, model) -> None:
+    def __init__(self, model, packed: bool = False) -> None:
         self.layers, self.head = weights(model)
+        self.packed = packed  # the arm multiplies by oneDNN-packed weights: its floor does too
         config = model.config
         self.kv_heads, self.heads = config.num_key_value_heads, config.num_attention_heads
         self.head_dim = config.hidden_size // config.num_attention_heads
@@ -181,13 +185,26 @@ class Floor:
         k = torch.randn(rows, self.kv_heads, self.head_dim, context, dtype=self.dtype)
         v = torch.randn(rows, self.kv_heads, context, self.head_dim, dtype=self.dtype)
 
+        if self.packed:
+            pack = torch.ops.mkldnn._reorder_linear_weight
+            layers = [[pack(w, rows) for w in layer] for layer in self.layers]
+            head = pack(self.head, rows)
+
+            def mul(a, w):
+                return torch.ops.mkldnn._linear_pointwise(a, w, None, "none", [], "")
+        else:
+            layers, head = self.layers, self.head
+
+            def mul(a, w):
+                return a @ w.T
+
         @torch.inference_mode()
         def run() -> None:
-            for q_w, k_w, v_w, o_w, gate_w, up_w, down_w in self.layers:
-                x @ q_w.T, x @ k_w.T, x @ v_w.T
+            for q_w, k_w, v_w, o_w, gate_w, up_w, down_w in layers:
+                mul(x, q_w), mul(x, k_w), mul(x, v_w)
                 (q @ k) @ v  # scores over the live keys, then the values (grouped query heads share their keys)
-                x @ o_w.T, x @ gate_w.T, x @ up_w.T, inner @ down_w.T
-            last @ self.head.T  # logits of one position a row
+                mul(x, o_w), mul(x, gate_w), mul(x, up_w), mul(inner, down_w)
+            mul(last, head)  # logits of one position a row
 
         return run
 
@@ -221,10 +238,26 @@ def lora_policy(generator):
     return HFGenerator(model, generator.tokenizer, model_name="smollm2+lora", batch_size=QUESTIONS)
 
 
+ARMS = {  # name: (model, cached, decode attention, packed linears)
+    "reference fp32": ("fp32", False, None, False),
+    "reference bf16": ("bf16", False, None, False),
+    "cached fp32": ("fp32", True, None, False),
+    "cached bf16": ("bf16", True, None, False),
+    "cached bf16, packed linears": ("bf16", True, None, True),
+    "cached bf16, eager decode": ("bf16", True, "eager", False),
+    "cached bf16, LoRA unmerged": ("bf16, LoRA unmerged", True, None, False),
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--arm", action="append", choices=list(ARMS), help="run this arm (repeat the flag for several; default: all)"
+    )
     args = parser.parse_args()
+    names = args.arm or list(ARMS)
+    arms = {name: ARMS[name] for name in names}
     torch.manual_seed(0)
     retriever = load_retriever(AGENT.retriever)
     models = {
@@ -232,56 +265,57 @@ def main() -> None:
     }
     for generator in models.values():
         generator.model.set_attn_implementation("sdpa")
-    models["bf16, LoRA unmerged"] = lora_policy(models["bf16"])
+        unpack_linears(generator.model)  # each arm says whether it packs
+    if any(model == "bf16, LoRA unmerged" for model, *_ in arms.values()):
+        models["bf16, LoRA unmerged"] = lora_policy(models["bf16"])
     calls = record(models["bf16"], retriever)
     episodes = len(calls[0].prompts)
-    arms = {  # name: (dtype, cached, decode attention)
-        "reference fp32": ("fp32", False, None),
-        "reference bf16": ("bf16", False, None),
-        "cached fp32": ("fp32", True, None),
-        "cached bf16": ("bf16", True, None),
-        "cached bf16, eager decode": ("bf16", True, "eager"),
-        "cached bf16, LoRA unmerged": ("bf16, LoRA unmerged", True, None),
-    }
-    print(
-        f"recorded: {episodes} episodes, {len(calls)} calls, {sum(len(t) for c in calls for t in c.tokens)} policy tokens"
-    )
+    tokens = sum(len(t) for c in calls for t in c.tokens)
+    print(f"recorded: {episodes} episodes, {len(calls)} calls, {tokens} policy tokens")
     seconds: dict[str, list[float]] = {name: [] for name in arms}
     shapes: dict[str, list] = {}
-    tokens = sum(len(t) for c in calls for t in c.tokens)
-    names = list(arms)
     for repeat in range(args.repeats):
         order = names[repeat % len(names) :] + names[: repeat % len(names)]
         for name in order:
-            dtype, cached, kernel = arms[name]
-            recorder = Shapes(models[dtype].model)
+            model, cached, kernel, packed = arms[name]
+            generator = models[model]
+            (pack_linears if packed else unpack_linears)(generator.model)
+            recorder = Shapes(generator.model)
             try:
-                took = replay(models[dtype], calls, cached, kernel, recorder)
+                took = replay(generator, calls, cached, kernel, recorder)
             finally:
                 recorder.handle.remove()
+                unpack_linears(generator.model)
             seconds[name].append(took)
             shapes[name] = recorder.calls
             print(f"  repeat {repeat + 1} {name:<30} {took:7.2f} s")
     bandwidth = copy_bandwidth()
-    floors = {d: Floor(models[d].model) for d in ("fp32", "bf16")}
-    floors["bf16, LoRA unmerged"] = floors["bf16"]  # its floor: the base matmuls, as a merged copy does them
+    floors = {}
     print(f"copy bandwidth: {bandwidth / 1e9:.1f} GB/s read")
     print("| arm | episodes/s | policy tokens/s | fraction of the matmul floor | bandwidth bound |")
     print("|---|---|---|---|---|")
     median = {name: statistics.median(s) for name, s in seconds.items()}
-    for name, (dtype, _, _) in arms.items():
-        floor = sum(floors[dtype].seconds(*shape) for shape in shapes[name])
-        bound = sum(floors[dtype].bytes_read(*shape) for shape in shapes[name]) / bandwidth
+    for name, (model, _, _, packed) in arms.items():
+        dtype = model.split(",")[0]  # a LoRA arm's floor: the base matmuls, as a merged copy does them
+        if (dtype, packed) not in floors:
+            floors[dtype, packed] = Floor(models[dtype].model, packed=packed)
+        floor = floors[dtype, packed]
+        least = sum(floor.seconds(*shape) for shape in shapes[name])
+        bound = sum(floor.bytes_read(*shape) for shape in shapes[name]) / bandwidth
         print(
             f"| {name} | {episodes / median[name]:.3f} | {tokens / median[name]:.1f} | "
-            f"{floor / median[name]:.1%} | {bound / median[name]:.1%} |"
+            f"{least / median[name]:.1%} | {bound / median[name]:.1%} |"
         )
-    print(f"cached fp32 vs reference fp32: {median['reference fp32'] / median['cached fp32']:.2f}x")
-    print(f"cached bf16 vs reference bf16: {median['reference bf16'] / median['cached bf16']:.2f}x")
-    eager = median["cached bf16"] / median["cached bf16, eager decode"]
-    print(f"cached bf16, eager decode vs cached bf16 (sdpa): {eager:.2f}x")
-    merged = median["cached bf16, LoRA unmerged"] / median["cached bf16"]
-    print(f"merged LoRA (a plain model) vs the unmerged PeftModel: {merged:.2f}x")
+    ratios = [
+        ("cached fp32 vs reference fp32", "reference fp32", "cached fp32"),
+        ("cached bf16 vs reference bf16", "reference bf16", "cached bf16"),
+        ("engine bf16 (packed linears) vs cached bf16", "cached bf16", "cached bf16, packed linears"),
+        ("cached bf16, eager decode vs cached bf16 (sdpa)", "cached bf16", "cached bf16, eager decode"),
+        ("merged LoRA (a plain model) vs the unmerged PeftModel", "cached bf16, LoRA unmerged", "cached bf16"),
+    ]
+    for label, slower, faster in ratios:
+        if slower in median and faster in median:
+            print(f"{label}: {median[slower] / median[faster]:.2f}x")
 
 
 if __name__ == "__main__":

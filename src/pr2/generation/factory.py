@@ -79,6 +79,7 @@ def load_generator(config: GeneratorConfig) -> Generator:
             trust_remote_code=config.trust_remote_code,
         )
     from pr2.generation.hf import HFGenerator, load_hf_model
+    from pr2.generation.packed import pack_linears
 
     model, tokenizer = load_hf_model(
         path,
@@ -89,4 +90,5 @@ def load_generator(config: GeneratorConfig) -> Generator:
         dtype=config.dtype,
         cache_dir=config.download_dir,
     )
+    pack_linears(model, rows=config.batch_size)  # bf16 on a CPU: oneDNN's packed weights, the same products
     return HFGenerator(model, tokenizer, model_name=config.model, batch_size=config.batch_size)

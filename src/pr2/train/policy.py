@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from pr2.errors import PR2Error
+from pr2.generation.packed import pack_linears
 from pr2.train.config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -121,6 +122,7 @@ class MergedDecoder:
             self.model = copy.deepcopy(policy).merge_and_unload().eval()
             for param in self.model.parameters():
                 param.requires_grad_(False)
+            pack_linears(self.model)  # bf16 on a CPU: packed weights, repacked when a refresh writes them
             merged = dict(self.model.named_modules())
             prefix = "base_model.model."
             self._pairs = [
