@@ -372,3 +372,42 @@ def test_search_openings_begin_the_turns_after_results_as_the_policys_own_text(h
     assert t.loss_mask.count(1) == sum(len(s.token_ids) for s in t.segments if s.kind == "model")
     (plain,) = run_agent([_question()], Scripted(tok, turns[::2]), config, retriever=_bm25(), tokenizer=tok)
     assert plain.searches == ["paint"] and all(s.text != opening for s in plain.segments)  # none given: unchanged
+
+
+SEEDED_RUN = """
+import json, sys
+from pr2.agent import AgentConfig, run_agent
+from pr2.data.schema import ProfileItem, Question
+from pr2.generation import GeneratorConfig, load_generator
+from pr2.retrieval import load_retriever
+
+generator = load_generator(GeneratorConfig(model=sys.argv[1], backend="hf", device="cpu"))
+questions = [
+    Question(f"u{i}", q, "", [ProfileItem(f"p{j}", f"post {j} about {q}") for j in range(4)], [])
+    for i, q in enumerate(["How do I paint skies?", "Which tent should I buy?", "How do I paint skies?"])
+]
+config = AgentConfig(max_model_len=520, max_turn_tokens=12, temperature=1.0, top_p=0.9, seed=5, batch_size=3)
+trajectories = run_agent(questions, generator, config, retriever=load_retriever("bm25"))
+print(json.dumps([t.completion_ids for t in trajectories]))
+"""
+
+
+def test_a_seeded_run_writes_the_same_episodes_in_every_process(tiny_llama_dir, tmp_path):
+    """`--seed` promises the same episodes on a rerun: each episode's random stream is named by its place in the run
+    and its question (it was named by an object's id, which differs from process to process)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "seeded_run.py"
+    script.write_text(SEEDED_RUN)
+    runs = []
+    for hash_seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed, "HF_HUB_OFFLINE": "1"}
+        out = subprocess.run(
+            [sys.executable, str(script), str(tiny_llama_dir)], env=env, capture_output=True, text=True, check=True
+        )
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert runs[0] == runs[1]
+    assert runs[0][0] != runs[0][2]  # the same question twice in a run: two episodes, two streams

@@ -49,6 +49,9 @@ class _Episode:
     told_to_answer: bool = False
     openings: Sequence[str] = ()
     """Texts that open the turns after this episode's searches (see `run_agent`'s `search_openings`)."""
+    key: tuple = ()
+    """The episode's name for the back end (its turn cache entry and, seeded, its random stream): its place in the run
+    and its question, the same in every process (an object's id was not, so a seeded run drew differently in each)."""
 
     @property
     def length(self) -> int:
@@ -105,7 +108,9 @@ def run_agent(
     for start in range(0, len(questions), config.batch_size):
         end = start + config.batch_size
         openings = search_openings[start:end] if search_openings is not None else None
-        batch = _run_batch(questions[start:end], generator, tokenizer, retriever, config, timings, index_for, openings)
+        batch = _run_batch(
+            questions[start:end], generator, tokenizer, retriever, config, timings, index_for, openings, first=start
+        )
         out.extend(batch)
         if on_batch is not None:
             on_batch(batch)
@@ -113,7 +118,15 @@ def run_agent(
 
 
 def _run_batch(
-    questions, generator, tokenizer, retriever, config: AgentConfig, timings: LoopTimings, index_for=None, openings=None
+    questions,
+    generator,
+    tokenizer,
+    retriever,
+    config: AgentConfig,
+    timings: LoopTimings,
+    index_for=None,
+    openings=None,
+    first: int = 0,
 ):
     began = time.perf_counter()
     token_in = hasattr(generator, "encode_prompt")
@@ -137,7 +150,11 @@ def _run_batch(
                 f"question {q.id!r}: its prompt is {len(prompt)} tokens, the episode budget max_model_len is "
                 f"{config.max_model_len}; raise it (--max-model-len, agent.max_model_len) or drop the example turn"
             )
-        episodes.append(_Episode(q, index, Trajectory(q.id, prompt), openings=openings[i] if openings else ()))
+        episodes.append(
+            _Episode(
+                q, index, Trajectory(q.id, prompt), openings=openings[i] if openings else (), key=(first + i, q.id)
+            )
+        )
 
     def encode(text: str) -> list[int]:
         return tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -157,13 +174,13 @@ def _run_batch(
         # Each episode may write at most what is left of its budget (a server answers HTTP 400 past
         # max_model_len). The in-process cached path takes a budget per row, so every episode shares one call;
         # elsewhere episodes with the same cap share one call, which is one call in the usual case.
-        caps = {id(e): min(config.max_turn_tokens, config.max_model_len - e.length) for e in active}
+        caps = {e.key: min(config.max_turn_tokens, config.max_model_len - e.length) for e in active}
         if turn_cache is not None:
             groups = [(max(caps.values()), active)]
         else:
             by_cap: dict[int, list[_Episode]] = {}
             for e in active:
-                by_cap.setdefault(caps[id(e)], []).append(e)
+                by_cap.setdefault(caps[e.key], []).append(e)
             groups = sorted(by_cap.items(), reverse=True)
         for cap, group in groups:
             ids = [e.traj.prompt_ids + e.traj.completion_ids for e in group]
@@ -178,8 +195,8 @@ def _run_batch(
             )
             t0 = time.perf_counter()
             if turn_cache is not None:
-                keys = [id(e) for e in group]
-                budgets = [caps[id(e)] for e in group]
+                keys = [e.key for e in group]
+                budgets = [caps[e.key] for e in group]
                 completions = generator.generate(prompts, params, turn_cache=turn_cache, keys=keys, budgets=budgets)
             else:
                 completions = generator.generate(prompts, params)
