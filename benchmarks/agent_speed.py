@@ -80,12 +80,19 @@ class Recorder:
         return out
 
 
-def record(generator, retriever) -> list[Call]:
-    from pr2.data.synth import SynthConfig, write_benchmark
+def synth_training_questions(data: str | None, n: int, prefix: str) -> list:
+    """The first `n` training questions of `data`, or of `pr2 synth --users 300 --seed 0` made in a temporary folder."""
+    if data is None:
+        from pr2.data.synth import SynthConfig, write_benchmark
 
-    folder = tempfile.mkdtemp(prefix="pr2-agent-speed-")
-    write_benchmark(SynthConfig(users=300, seed=0), folder)
-    questions = select_questions(str(Path(folder) / "train.jsonl"), split="train", limit=QUESTIONS)
+        folder = tempfile.mkdtemp(prefix=prefix)
+        write_benchmark(SynthConfig(users=300, seed=0), folder)
+        data = str(Path(folder) / "train.jsonl")
+    return select_questions(data, split="train", limit=n)
+
+
+def record(generator, retriever) -> list[Call]:
+    questions = synth_training_questions(None, QUESTIONS, "pr2-agent-speed-")
     recorder = Recorder(generator)
     run_agent(questions, recorder, AGENT, retriever=retriever)
     return recorder.calls

@@ -1,5 +1,6 @@
-"""What bf16 changes: the same greedy episodes in fp32 (the exact reference) and in bf16, on the laptop config's
-agent settings and the generated benchmark's training questions, in one process.
+"""What bf16 changes: the same greedy episodes in fp32 (the exact reference) and in bf16, on the laptop recipe's
+agent settings as the speed benchmark pins them (agent_speed.AGENT, with the worked example) and the generated
+benchmark's training questions, in one process.
 
 Prints, over the questions: the share of trajectories whose policy tokens are identical, the share of each
 trajectory's tokens before its first divergence (mean), and the reward of the episodes in each dtype (fact judge,
@@ -15,7 +16,7 @@ import statistics
 import time
 from dataclasses import replace
 
-from agent_speed import laptop_agent, synth_training_questions
+from agent_speed import AGENT, synth_training_questions
 
 from pr2.agent import run_agent
 from pr2.generation import GeneratorConfig, load_generator
@@ -31,7 +32,7 @@ def main() -> None:
     parser.add_argument("--data", default=None)
     args = parser.parse_args()
     questions = synth_training_questions(args.data, args.questions, "pr2-bf16-")
-    config = replace(laptop_agent(16), temperature=0.0, example_turn=True)
+    config = replace(AGENT, temperature=0.0, example_turn=True)
     retriever = load_retriever(config.retriever)
     judge = build_judge(JudgeConfig(mode="fact"))
     runs = {}
