@@ -46,6 +46,8 @@ class PackedLinear:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         weight, bias = self.module.weight, self.module.bias
+        if torch.compiler.is_compiling():  # a compiled model: inductor packs (or not) by its own rules
+            return F.linear(x, weight, bias)
         if x.dtype != weight.dtype or x.device.type != "cpu" or (torch.is_grad_enabled() and x.requires_grad):
             return F.linear(x, weight, bias)
         if torch.is_grad_enabled() and weight.requires_grad:
