@@ -376,6 +376,7 @@ def test_search_openings_begin_the_turns_after_results_as_the_policys_own_text(h
 
 SEEDED_RUN = """
 import json, sys
+from dataclasses import replace
 from pr2.agent import AgentConfig, run_agent
 from pr2.data.schema import ProfileItem, Question
 from pr2.generation import GeneratorConfig, load_generator
@@ -383,18 +384,20 @@ from pr2.retrieval import load_retriever
 
 generator = load_generator(GeneratorConfig(model=sys.argv[1], backend="hf", device="cpu"))
 questions = [
-    Question(f"u{i}", q, "", [ProfileItem(f"p{j}", f"post {j} about {q}") for j in range(4)], [])
-    for i, q in enumerate(["How do I paint skies?", "Which tent should I buy?", "How do I paint skies?"])
+    Question(uid, q, "", [ProfileItem(f"p{j}", f"post {j} about {q}") for j in range(4)], [])
+    for uid, q in [("u0", "How do I paint skies?"), ("u1", "Which tent should I buy?"), ("u0", "How do I paint skies?")]
 ]
 config = AgentConfig(max_model_len=520, max_turn_tokens=12, temperature=1.0, top_p=0.9, seed=5, batch_size=3)
-trajectories = run_agent(questions, generator, config, retriever=load_retriever("bm25"))
-print(json.dumps([t.completion_ids for t in trajectories]))
+together = run_agent(questions, generator, config, retriever=load_retriever("bm25"))
+alone = run_agent(questions, generator, replace(config, batch_size=1), retriever=load_retriever("bm25"))
+print(json.dumps([[t.completion_ids for t in together], [t.completion_ids for t in alone]]))
 """
 
 
 def test_a_seeded_run_writes_the_same_episodes_in_every_process(tiny_llama_dir, tmp_path):
-    """`--seed` promises the same episodes on a rerun: each episode's random stream is named by its place in the run
-    and its question (it was named by an object's id, which differs from process to process)."""
+    """`--seed` promises the same episodes on a rerun, and a resumed run redoes its batches: each episode's random
+    stream is named by its question and which of its episodes it is (it was named by an object's id, which differs
+    from process to process), so neither the process nor the batch an episode falls in changes what it draws."""
     import json
     import os
     import subprocess
@@ -410,4 +413,6 @@ def test_a_seeded_run_writes_the_same_episodes_in_every_process(tiny_llama_dir, 
         )
         runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
     assert runs[0] == runs[1]
-    assert runs[0][0] != runs[0][2]  # the same question twice in a run: two episodes, two streams
+    together, alone = runs[0]
+    assert together == alone
+    assert together[0] != together[2]  # the same question twice in a run: two episodes, two streams

@@ -216,3 +216,25 @@ def test_rows_with_their_own_budgets_share_one_batch(hf_generator):
         (alone,) = hf_generator.generate([row], replace(params, max_tokens=budget), turn_cache=TurnCache(), keys=[0])
         assert got.token_ids == alone.token_ids and len(got.token_ids) <= budget
         assert got.finish_reason == alone.finish_reason
+
+
+def test_seeded_draws_follow_the_nucleus_distribution_and_do_not_depend_on_the_sort_order():
+    """The counter-based draw of a seeded row: over many streams the tokens come as often as their probability
+    within the nucleus says, and permuting the candidates (as a one-ulp change can reorder a flat row's sort)
+    changes no draw."""
+    from pr2.generation.turn_cache import _race
+
+    probs = torch.tensor([0.4, 0.3, 0.15, 0.1, 0.05])
+    logits = probs.log()[None].expand(20000, -1)
+    params = SamplingParams(temperature=1.0, top_p=0.8)
+    draws = sample_tokens(logits, params, streams=list(range(20000)))
+    frequencies = torch.bincount(draws, minlength=5).float() / len(draws)
+    nucleus = torch.tensor([0.4, 0.3, 0.15, 0.0, 0.0]) / 0.85  # 0.4 + 0.3 < 0.8 keeps the third, not the fourth
+    assert torch.allclose(frequencies, nucleus, atol=0.015), frequencies
+    weights = probs[None].expand(500, -1)
+    ids = torch.arange(5).expand(500, -1)
+    order = torch.tensor([3, 0, 4, 1, 2])
+    streams = list(range(10**6, 10**6 + 500))
+    straight = ids.gather(-1, _race(weights, ids, streams)[:, None])
+    permuted = ids[:, order].gather(-1, _race(weights[:, order], ids[:, order], streams)[:, None])
+    assert torch.equal(straight, permuted)

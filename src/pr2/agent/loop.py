@@ -50,8 +50,10 @@ class _Episode:
     openings: Sequence[str] = ()
     """Texts that open the turns after this episode's searches (see `run_agent`'s `search_openings`)."""
     key: tuple = ()
-    """The episode's name for the back end (its turn cache entry and, seeded, its random stream): its place in the run
-    and its question, the same in every process (an object's id was not, so a seeded run drew differently in each)."""
+    """The episode's name for the back end (its turn cache entry and, seeded, its random stream): its question and
+    which of that question's episodes in the run it is. The same in every process (an object's id was not, so a
+    seeded run drew differently in each) and whatever the batch it falls in, so a resumed run redraws what the
+    uninterrupted one drew."""
 
     @property
     def length(self) -> int:
@@ -105,11 +107,16 @@ def run_agent(
     retriever = retriever or load_retriever(config.retriever)
     timings = timings if timings is not None else LoopTimings()
     out: list[Trajectory] = []
+    seen: dict[str, int] = {}
+    keys = []  # a GRPO group repeats its question: its episodes are that question's 0th, 1st, ...
+    for q in questions:
+        keys.append((q.id, seen.get(q.id, 0)))
+        seen[q.id] = seen.get(q.id, 0) + 1
     for start in range(0, len(questions), config.batch_size):
         end = start + config.batch_size
         openings = search_openings[start:end] if search_openings is not None else None
         batch = _run_batch(
-            questions[start:end], generator, tokenizer, retriever, config, timings, index_for, openings, first=start
+            questions[start:end], generator, tokenizer, retriever, config, timings, index_for, openings, keys[start:end]
         )
         out.extend(batch)
         if on_batch is not None:
@@ -126,7 +133,7 @@ def _run_batch(
     timings: LoopTimings,
     index_for=None,
     openings=None,
-    first: int = 0,
+    keys=None,
 ):
     began = time.perf_counter()
     token_in = hasattr(generator, "encode_prompt")
@@ -152,7 +159,11 @@ def _run_batch(
             )
         episodes.append(
             _Episode(
-                q, index, Trajectory(q.id, prompt), openings=openings[i] if openings else (), key=(first + i, q.id)
+                q,
+                index,
+                Trajectory(q.id, prompt),
+                openings=openings[i] if openings else (),
+                key=keys[i] if keys else (q.id, i),
             )
         )
 

@@ -94,19 +94,23 @@ def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
 
 
 def sample_tokens(
-    logits: torch.Tensor, params: SamplingParams, generators=None, log_probs: torch.Tensor | None = None
+    logits: torch.Tensor,
+    params: SamplingParams,
+    streams: Sequence[int] | None = None,
+    log_probs: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """One token per row: argmax at temperature 0, else temperature then nucleus (top_p) sampling. `generators`
-    (one torch.Generator per row) make each row's draws its own: the same whatever its slot in the batch.
+    """One token per row: argmax at temperature 0, else temperature then nucleus (top_p) sampling. `streams` (one
+    integer per row, see `row_stream`) make each row's draws its own: the same whatever its slot in the batch.
     `log_probs`: the log-softmax of logits / temperature, when the caller has it already (one pass, not two)."""
     if params.temperature <= 0:
         return logits.argmax(dim=-1)
     probs = log_probs.exp() if log_probs is not None else torch.softmax(logits / params.temperature, dim=-1)
     if params.top_p >= 1.0:
-        return _race(probs, generators)
+        ids = torch.arange(probs.shape[-1], device=probs.device).expand_as(probs)
+        return _race(probs, ids, streams)
     chosen = torch.empty(probs.shape[0], dtype=torch.long, device=probs.device)
     for rows, weights, ids in nucleus(probs, params.top_p):
-        draws = _race(weights, None if generators is None else [generators[r] for r in rows.tolist()])
+        draws = _race(weights, ids, None if streams is None else [streams[r] for r in rows.tolist()])
         chosen[rows] = ids.gather(-1, draws[:, None]).squeeze(-1)
     return chosen
 
@@ -133,24 +137,51 @@ def nucleus(probs: torch.Tensor, top_p: float):
 _NUCLEUS_CANDIDATES = 256
 
 
-def _race(weights: torch.Tensor, generators=None) -> torch.Tensor:
-    """One index per row drawn in proportion to `weights` (unnormalised): the exponential race, argmax of w / E with
-    E ~ Exp(1), the same law as `multinomial` at a fraction of its cost on a CPU. With `generators`, row i's noise
-    comes from generators[i] alone."""
-    noise = torch.empty_like(weights)
-    if generators is None:
-        noise.exponential_()
+def _race(weights: torch.Tensor, ids: torch.Tensor, streams: Sequence[int] | None = None) -> torch.Tensor:
+    """One index per row drawn in proportion to `weights` (unnormalised; `ids`: the token id of each column): the
+    exponential race, argmax of w / E with E ~ Exp(1), the same law as `multinomial` at a fraction of its cost on a
+    CPU. With `streams`, row i's E for a token is a function of streams[i] and the token's id alone (a counter-based
+    draw), so neither the row's batch slot nor the order in which near-equal probabilities happen to sort changes
+    what it draws: a one-ulp difference between a batched and a lone forward reordered a flat row's sort, and noise
+    drawn in sorted order then went to other tokens."""
+    if streams is None:
+        noise = torch.empty_like(weights).exponential_()
     else:
-        for row, generator in zip(noise, generators, strict=True):
-            row.exponential_(generator=generator)
-    return (weights / noise).argmax(dim=-1)
+        keys = torch.tensor([_signed(s) for s in streams], dtype=torch.long, device=weights.device)
+        noise = _exponential(keys[:, None] ^ ids.to(torch.long))
+    return (weights / noise.to(weights.dtype)).argmax(dim=-1)
 
 
-def row_generator(seed: int, key, position: int, device) -> torch.Generator:
-    """The random stream of one row's turn: from the run's seed, the row's episode key and how many tokens it holds
-    already (each turn its own stream), never from its slot in the batch nor the process's global RNG."""
+_GAMMA = 0x9E3779B97F4A7C15
+_MASK64 = (1 << 64) - 1
+
+
+def _signed(value: int) -> int:
+    value &= _MASK64
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def _shift(x: torch.Tensor, bits: int) -> torch.Tensor:
+    """x >> bits as an unsigned 64-bit shift (torch's is arithmetic on int64)."""
+    return (x >> bits) & ((1 << (64 - bits)) - 1)
+
+
+def _exponential(x: torch.Tensor) -> torch.Tensor:
+    """Exp(1) draws from 64-bit counters, one per element: splitmix64's mixer (integer products wrap around in
+    int64 as in uint64), then the top 53 bits as a uniform in (0, 1)."""
+    x = x * _signed(_GAMMA)
+    x = (x ^ _shift(x, 30)) * _signed(0xBF58476D1CE4E5B9)
+    x = (x ^ _shift(x, 27)) * _signed(0x94D049BB133111EB)
+    x = x ^ _shift(x, 31)
+    uniform = (_shift(x, 11).to(torch.float64) + 0.5) * 2.0**-53
+    return -torch.log(uniform)
+
+
+def row_stream(seed: int, key, position: int) -> int:
+    """The random stream of one row's draw: from the run's seed, the row's episode key and how many tokens it holds
+    (each token its own stream), never from its slot in the batch nor the process's global RNG."""
     digest = hashlib.sha256(repr((seed, key, position)).encode()).digest()
-    return torch.Generator(device=device).manual_seed(int.from_bytes(digest[:8], "little") >> 1)
+    return int.from_bytes(digest[:8], "little")
 
 
 @functools.cache  # one class per process, not one per generate call
@@ -297,11 +328,7 @@ def generate_continued(
     fed: list[list[int]] = [list(r) for r in rows]  # what each row's cache holds (plus what is fed next)
     finished_unpruned: list[int] = []  # batch positions of rows that are done but still in the batch
     done = [False] * len(rows)
-    generators = None
-    if params.seed is not None and params.temperature > 0:
-        generators = [
-            row_generator(params.seed, key, len(row), ids.device) for key, row in zip(keys, rows, strict=True)
-        ]
+    seeded = params.seed is not None and params.temperature > 0
     scale = params.temperature if params.temperature > 0 else 1.0
     enders = stop_enders(tokenizer, tuple(params.stop)) if params.stop else None
     with own_attention_after(model) if decode_attention is not None else contextlib.nullcontext():
@@ -314,8 +341,10 @@ def generate_continued(
             )  # fmt: skip
             logits = out.logits[:, -1, :].float()
             log_probs = torch.log_softmax(logits / scale, dim=-1) if params.logprobs else None
-            row_generators = None if generators is None else [generators[r] for r in batch.rows]
-            tokens = sample_tokens(logits, params, row_generators, log_probs)
+            streams = None
+            if seeded:  # each row's draw from its episode and how far it has come, whatever its slot
+                streams = [row_stream(params.seed, keys[r], len(rows[r]) + len(generated[r])) for r in batch.rows]
+            tokens = sample_tokens(logits, params, streams, log_probs)
             if replay is not None:
                 tokens = torch.tensor(
                     [replay[r][min(len(generated[r]), len(replay[r]) - 1)] for r in batch.rows], device=tokens.device
