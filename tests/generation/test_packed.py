@@ -110,3 +110,24 @@ def test_the_cached_loop_decodes_the_same_tokens_packed_or_plain_and_batched_or_
         assert decode([0, 1, 2]) == together
     finally:
         pack_linears(bf16_tiny.model)
+
+
+def test_a_lora_adapter_kept_in_fp32_keeps_torchs_own_product(bf16_tiny):
+    """peft keeps an adapter's layers in fp32 over a bf16 base; oneDNN's fp32 product sums in another order than
+    torch's, which changed a shipped greedy answer: only the bf16 layers are packed, and the logits stay exact."""
+    import copy
+
+    from peft import LoraConfig, get_peft_model
+
+    model = get_peft_model(
+        copy.deepcopy(bf16_tiny.model), LoraConfig(r=4, target_modules="all-linear", task_type="CAUSAL_LM")
+    ).eval()
+    for name, param in model.named_parameters():
+        if "lora_B" in name:
+            param.data.normal_(0, 0.5)
+    assert {p.dtype for n, p in model.named_parameters() if "lora_" in n} == {torch.float32}
+    unpack_linears(model)
+    ids = torch.randint(0, 1000, (4, 50), generator=torch.Generator().manual_seed(3))
+    plain = _logits(model, ids)
+    assert pack_linears(model) == 2 * 7 + 1  # the base layers and the head; none of the adapter's
+    assert torch.equal(_logits(model, ids), plain)

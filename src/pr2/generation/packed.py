@@ -7,7 +7,9 @@ us for a 576x576 layer, 5.5 vs 3.3 ms for the 49,152-word head), with bit-identi
 the same sums; tests/generation/test_packed.py checks the logits). `benchmarks/agent_speed.py` measures the whole
 loop with and without.
 
-Only where it is exact and safe: CPU, bf16 weights, a torch built with oneDNN's packed linear. A packed layer
+Only where it is exact and safe: CPU, bf16 weights (layer by layer: a LoRA adapter's fp32 layers keep torch's own
+product, since oneDNN's fp32 product sums in another order and changed a greedy answer), a torch built with
+oneDNN's packed linear. A packed layer
 repacks when its weight changes (an optimizer step, a merged adapter's refresh), and hands any call that needs
 gradients to the plain `linear` (the packed product has no backward).
 """
@@ -48,7 +50,9 @@ class PackedLinear:
         weight, bias = self.module.weight, self.module.bias
         if torch.compiler.is_compiling():  # a compiled model: inductor packs (or not) by its own rules
             return F.linear(x, weight, bias)
-        if x.dtype != weight.dtype or x.device.type != "cpu" or (torch.is_grad_enabled() and x.requires_grad):
+        if weight.dtype != torch.bfloat16 or x.dtype != weight.dtype or x.device.type != "cpu":
+            return F.linear(x, weight, bias)  # oneDNN's fp32 product sums in another order than torch's (MKL's)
+        if torch.is_grad_enabled() and x.requires_grad:
             return F.linear(x, weight, bias)
         if torch.is_grad_enabled() and weight.requires_grad:
             return F.linear(x, weight, bias)
@@ -74,7 +78,11 @@ def pack_linears(model, rows: int = 16) -> int:
         return 0
     count = 0
     for module in model.modules():
-        if type(module) is torch.nn.Linear and not isinstance(module.__dict__.get("forward"), PackedLinear):
+        if (
+            type(module) is torch.nn.Linear
+            and module.weight.dtype == torch.bfloat16  # peft keeps a LoRA adapter's own layers in fp32
+            and not isinstance(module.__dict__.get("forward"), PackedLinear)
+        ):
             module.forward = PackedLinear(module, rows)
             count += 1
     return count
