@@ -15,7 +15,7 @@ engine could go much faster on the same 16 laptop-recipe episodes (the same reco
    the target gives it). `speculative ceiling` = floor per token at one token a forward / floor per token at k + 1
    tokens a forward divided by the tokens advanced: above 1 only if speculation could win even at the floor.
 3. `torch.compile` of a decode step: transformers' static cache (its documented compile path), 16 rows, 400 tokens
-   of context, eager against compiled (default mode; this CPU has no CUDA graphs), and the largest logit difference.
+   of context, eager against compiled (default mode; a CPU has no CUDA graphs), and the largest logit difference.
 
 Run: python benchmarks/decode_ceiling.py
 """
