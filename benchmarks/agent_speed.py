@@ -13,14 +13,15 @@ cached loop (`generation/turn_cache.py`: each token prefilled once) in fp32 and 
 DynamicCache found faster, FACTS.md); the cached loop with packed linear layers (generation/packed.py: oneDNN's
 weights packed once, pr2's default for bf16 on a CPU since 2026-12-05; every other arm multiplies plainly, as pr2 did
 before); and the cached loop through an unmerged LoRA r16 PeftModel (how training rollouts decoded before they took
-a merged copy). `--arm NAME` (repeatable) runs a subset. Each arm has an untimed warm-up (the first two calls), the arms run in a rotating order,
-`--repeats` times; medians are printed.
+a merged copy). `--arm NAME` (repeatable) runs a subset. Each arm has an untimed warm-up (the first call), the arms
+run in a rotating order, `--repeats` times; medians are printed.
 
 The ceiling of each arm: during its replay every forward call's shape is recorded (rows, new tokens, context); the
 same calls are then timed as bare matmuls on the model's own weights (q, k, v, o, gate, up, down of every layer, the
 attention products over the live keys and values, the LM head on the rows that produce logits), with the arm's own
-kind of product (packed or plain): `fraction of the matmul floor` = that time / the arm's measured time. Beside it the bandwidth bound: the bytes each call must read
-(weights and the live keys and values) / the measured copy bandwidth.
+kind of product (packed or plain): `fraction of the matmul floor` = that time / the arm's measured time. Beside it
+the bandwidth bound: the bytes each call must read (weights and the live keys and values) / the measured copy
+bandwidth.
 
 Settings are pinned here (the laptop recipe's agent as of 2026-12-05): 16 questions of `pr2 synth --users 300
 --seed 0`'s training split advanced together, SmolLM2-135M-Instruct (no adapter), MiniLM search, 3 searches of 3 posts,
@@ -174,6 +175,7 @@ class Floor:
         self.dtype = self.head.dtype
         self.weight_count = sum(w.numel() for layer in self.layers for w in layer) + self.head.numel()
         self.memo: dict[tuple[int, int, int], float] = {}
+        self.packs: dict[int, tuple] = {}
 
     def seconds(self, rows: int, new: int, context: int) -> float:
         key = (rows, new, -(-context // 64) * 64)
@@ -193,9 +195,7 @@ class Floor:
         v = torch.randn(rows, self.kv_heads, context, self.head_dim, dtype=self.dtype)
 
         if self.packed:
-            pack = torch.ops.mkldnn._reorder_linear_weight
-            layers = [[pack(w, rows) for w in layer] for layer in self.layers]
-            head = pack(self.head, rows)
+            layers, head = self._packed_for(rows)
 
             def mul(a, w):
                 return torch.ops.mkldnn._linear_pointwise(a, w, None, "none", [], "")
@@ -214,6 +214,13 @@ class Floor:
             mul(last, head)  # logits of one position a row
 
         return run
+
+    def _packed_for(self, rows: int):
+        """The weights packed for `rows`, once per row count (many shapes share one)."""
+        if rows not in self.packs:
+            pack = torch.ops.mkldnn._reorder_linear_weight
+            self.packs[rows] = ([[pack(w, rows) for w in layer] for layer in self.layers], pack(self.head, rows))
+        return self.packs[rows]
 
     def bytes_read(self, rows: int, new: int, context: int) -> int:
         element = torch.finfo(self.dtype).bits // 8

@@ -108,15 +108,23 @@ def run_agent(
     timings = timings if timings is not None else LoopTimings()
     out: list[Trajectory] = []
     seen: dict[str, int] = {}
-    keys = []  # a GRPO group repeats its question: its episodes are that question's 0th, 1st, ...
+    episode_keys = []  # a GRPO group repeats its question: its episodes are that question's 0th, 1st, ...
     for q in questions:
-        keys.append((q.id, seen.get(q.id, 0)))
+        episode_keys.append((q.id, seen.get(q.id, 0)))
         seen[q.id] = seen.get(q.id, 0) + 1
     for start in range(0, len(questions), config.batch_size):
         end = start + config.batch_size
         openings = search_openings[start:end] if search_openings is not None else None
         batch = _run_batch(
-            questions[start:end], generator, tokenizer, retriever, config, timings, index_for, openings, keys[start:end]
+            questions[start:end],
+            generator,
+            tokenizer,
+            retriever,
+            config,
+            timings,
+            index_for,
+            openings,
+            episode_keys[start:end],
         )
         out.extend(batch)
         if on_batch is not None:
@@ -133,7 +141,7 @@ def _run_batch(
     timings: LoopTimings,
     index_for=None,
     openings=None,
-    keys=None,
+    episode_keys=(),
 ):
     began = time.perf_counter()
     token_in = hasattr(generator, "encode_prompt")
@@ -163,7 +171,7 @@ def _run_batch(
                 index,
                 Trajectory(q.id, prompt),
                 openings=openings[i] if openings else (),
-                key=keys[i] if keys else (q.id, i),
+                key=episode_keys[i],
             )
         )
 

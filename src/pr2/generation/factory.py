@@ -47,8 +47,9 @@ class GeneratorConfig:
     download_dir: str | None = None
     """Where model files are downloaded (hf: `cache_dir`, vllm: `download_dir`; the benchmark's `--cache_dir`)."""
     packed_weights: bool = True
-    """hf, bf16 on a CPU: multiply by linear weights packed once for oneDNN (the same products, about 1.3x faster
-    decoding, generation/packed.py), at the cost of a second copy of those weights in memory."""
+    """hf, bf16 on a CPU: multiply by linear weights packed once for oneDNN (the same products; the agent loop decoded
+    1.19x faster in benchmarks/agent_speed.py; generation/packed.py), at the cost of a second copy of those weights
+    in memory."""
 
 
 def load_generator(config: GeneratorConfig) -> Generator:

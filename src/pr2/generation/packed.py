@@ -9,9 +9,8 @@ loop with and without.
 
 Only where it is exact and safe: CPU, bf16 weights (layer by layer: a LoRA adapter's fp32 layers keep torch's own
 product, since oneDNN's fp32 product sums in another order and changed a greedy answer), a torch built with
-oneDNN's packed linear. A packed layer
-repacks when its weight changes (an optimizer step, a merged adapter's refresh), and hands any call that needs
-gradients to the plain `linear` (the packed product has no backward).
+oneDNN's packed linear. A packed layer repacks when its weight changes (an optimizer step, a merged adapter's
+refresh), and hands any call that needs gradients, or is being compiled, to the plain `linear`.
 """
 
 from __future__ import annotations
@@ -52,10 +51,8 @@ class PackedLinear:
             return F.linear(x, weight, bias)
         if weight.dtype != torch.bfloat16 or x.dtype != weight.dtype or x.device.type != "cpu":
             return F.linear(x, weight, bias)  # oneDNN's fp32 product sums in another order than torch's (MKL's)
-        if torch.is_grad_enabled() and x.requires_grad:
-            return F.linear(x, weight, bias)
-        if torch.is_grad_enabled() and weight.requires_grad:
-            return F.linear(x, weight, bias)
+        if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad):
+            return F.linear(x, weight, bias)  # the packed product has no backward
         state = (weight.data_ptr(), _version(weight))
         if self.packed is None or state != self.packed_from:
             with torch.no_grad():
